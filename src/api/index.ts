@@ -1,0 +1,10 @@
+/**
+ * The public face of src/api: the shared contracts (object envelope, Status errors, resource
+ * registry) plus the API machinery the API server and controllers call — selectors, per-kind
+ * types, defaulting, validation, patches and small helpers.
+ */
+export * from './errors.ts';
+export * from './names.ts';
+export * from './resources.ts';
+export * from './selectors.ts';
+export * from './types.ts';
