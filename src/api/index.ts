@@ -8,3 +8,4 @@ export * from './names.ts';
 export * from './resources.ts';
 export * from './selectors.ts';
 export * from './types.ts';
+export * from './kinds/index.ts';
