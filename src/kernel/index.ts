@@ -1,0 +1,68 @@
+/**
+ * The kernel edge of podnet: the only module that changes network namespaces, links, addresses,
+ * routes, sysctls and firewall rules. Each part is an interface with a real implementation (over
+ * iproute2, iptables-restore, nsenter) and an in-memory fake for tests without root.
+ */
+import { type Exec, realExec } from './exec.ts';
+import { FakeIp, type Ip, RealIp } from './ip.ts';
+import { FakeIptables, type IptablesRunner, RealIptables } from './iptables.ts';
+import { FakeNetns, type Netns, type NsRef, RealNetns } from './netns.ts';
+import { FakeSysctl, RealSysctl, type Sysctl } from './sysctl.ts';
+
+export * from './exec.ts';
+export * from './ip.ts';
+export * from './iptables.ts';
+export * from './netns.ts';
+export * from './sysctl.ts';
+
+/** Everything that touches the kernel, bundled for injection. */
+export interface Kernel {
+  exec: Exec;
+  ip: Ip;
+  netns: Netns;
+  sysctl: Sysctl;
+  /** The iptables runner of a namespace and family. */
+  iptables(ns: NsRef, family?: 4 | 6): IptablesRunner;
+}
+
+/** The real kernel, running programs through `exec`. */
+export function realKernel(exec: Exec = realExec): Kernel {
+  return {
+    exec,
+    ip: new RealIp(exec),
+    netns: new RealNetns(exec),
+    sysctl: new RealSysctl(exec),
+    iptables: (ns, family = 4) => new RealIptables(exec, ns, family),
+  };
+}
+
+/** A fake kernel with its parts exposed for assertions. */
+export interface FakeKernel extends Kernel {
+  ip: FakeIp;
+  netns: FakeNetns;
+  sysctl: FakeSysctl;
+  /** Iptables fakes by `${ns ?? ''}/${family}`. */
+  tables: Map<string, FakeIptables>;
+}
+
+/** Builds a fake kernel; `exec` fails every command (nothing may escape to the real system). */
+export function fakeKernel(): FakeKernel {
+  const tables = new Map<string, FakeIptables>();
+  return {
+    exec: {
+      run: async (cmd) => {
+        throw new Error(`fake kernel: unexpected exec of ${cmd}`);
+      },
+    },
+    ip: new FakeIp(),
+    netns: new FakeNetns(),
+    sysctl: new FakeSysctl(),
+    tables,
+    iptables(ns, family = 4) {
+      const k = `${ns ?? ''}/${family}`;
+      let t = tables.get(k);
+      if (!t) tables.set(k, (t = new FakeIptables()));
+      return t;
+    },
+  };
+}
