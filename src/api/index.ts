@@ -9,3 +9,5 @@ export * from './resources.ts';
 export * from './selectors.ts';
 export * from './types.ts';
 export * from './kinds/index.ts';
+export * from './defaults.ts';
+export * from './quantity.ts';
