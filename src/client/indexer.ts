@@ -153,7 +153,7 @@ export class Indexer<T extends KubeObject = KubeObject> {
 }
 
 function addTo(idx: Map<string, Set<string>>, v: string, key: string): void {
-  let set = idx.get(v);
-  if (!set) idx.set(v, (set = new Set()));
-  set.add(key);
+  const set = idx.get(v);
+  if (set) set.add(key);
+  else idx.set(v, new Set([key]));
 }
