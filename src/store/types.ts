@@ -93,7 +93,12 @@ export interface ObjectStore extends Disposable {
     fn: (current: KubeObject) => KubeObject | Promise<KubeObject>,
     pre?: Preconditions,
   ): Promise<KubeObject>;
-  delete(res: ResourceInfo, namespace: string | undefined, name: string, pre?: Preconditions): Promise<DeleteResult>;
+  delete(
+    res: ResourceInfo,
+    namespace: string | undefined,
+    name: string,
+    pre?: Preconditions,
+  ): Promise<DeleteResult>;
   /** Starts a watch. Throws ApiError Expired (410) when resourceVersion is older than the kept history. */
   watch(res: ResourceInfo, opts: WatchOptions, onEvent: (ev: StoreWatchEvent) => void): Disposable;
   /** The latest committed revision. */
