@@ -94,7 +94,10 @@ export class WorkQueue<K = string> {
   /** Queues `key` after `ms` (an earlier pending delay for the same key wins). */
   addAfter(key: K, ms: number): void {
     if (this.shuttingDown) return;
-    if (ms <= 0) return this.add(key);
+    if (ms <= 0) {
+      this.add(key);
+      return;
+    }
     const due = this.clock.now() + ms;
     const cur = this.delayed.get(key);
     if (cur && cur.due <= due) return;
