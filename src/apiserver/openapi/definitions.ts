@@ -6,9 +6,10 @@
  * patches, so field names, list merge keys and required fields follow upstream.
  *
  * Subtrees podnet does not model (affinity, security contexts, most volume sources, …) are
- * "arbitrary" schemas: no `type` and no `properties`. kube-openapi's proto parser turns that shape
- * into an Arbitrary value, which its validator accepts whatever it holds; `type: object` without
- * properties would instead be a map and, in kubectl 1.20's parser, needs `additionalProperties`.
+ * "arbitrary" schemas: no `type` and no `properties`. Every version of kube-openapi's proto parser
+ * (pkg/util/proto) turns that shape into an Arbitrary value, which its validator accepts whatever it
+ * holds. `type: object` without properties is parsed as a map instead: kubectl 1.20 accepts any
+ * keys there too, but older parsers reject a map without `additionalProperties`.
  */
 
 type Schema = Record<string, unknown>;

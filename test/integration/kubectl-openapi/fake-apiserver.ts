@@ -22,7 +22,7 @@ export interface FakeApiServer {
   url: string;
   kubeconfig: string;
   dir: string;
-  requests: Array<{ method: string; url: string; accept: string }>;
+  requests: Array<{ method: string; url: string; accept: string; contentType: string; body: string }>;
   close(): Promise<void>;
 }
 
@@ -66,8 +66,12 @@ function discovery(path: string): object | undefined {
   return undefined;
 }
 
-/** Starts the server on 127.0.0.1 with a throwaway self-signed certificate made by openssl. */
-export async function startFakeApiServer(): Promise<FakeApiServer> {
+/**
+ * Starts the server on 127.0.0.1 with a throwaway self-signed certificate made by openssl.
+ * `objects` are served at their paths (e.g. `/apis/apps/v1/namespaces/default/deployments/web`);
+ * a PATCH to one is recorded and answered with the object unchanged.
+ */
+export async function startFakeApiServer(objects: Record<string, object> = {}): Promise<FakeApiServer> {
   const dir = mkdtempSync(join(tmpdir(), 'pn-kubectl-openapi-'));
   const key = join(dir, 'server.key');
   const cert = join(dir, 'server.crt');
@@ -83,40 +87,56 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
   );
   const token = 'podnet-test-token';
   const requests: FakeApiServer['requests'] = [];
-  const server: Server = createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
-    const url = new URL(req.url ?? '/', 'https://x');
-    const accept = String(req.headers.accept ?? '');
-    requests.push({ method: req.method ?? '', url: req.url ?? '', accept });
-    const send = (code: number, body: object | Uint8Array, type = 'application/json') => {
-      res.writeHead(code, { 'content-type': type });
-      res.end(body instanceof Uint8Array ? body : JSON.stringify(body));
-    };
-    if (req.headers.authorization !== `Bearer ${token}`) {
-      send(401, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Unauthorized', code: 401 });
-      return;
-    }
-    if (url.pathname === '/openapi/v2') {
-      const doc = openapiV2();
-      if (accept.includes(OPENAPI_V2_PROTOBUF_CONTENT_TYPE))
-        send(200, doc.protobuf, OPENAPI_V2_PROTOBUF_RESPONSE_TYPE);
-      else send(200, doc.json);
-      return;
-    }
-    const d = discovery(url.pathname);
-    if (d) {
-      send(200, d);
-      return;
-    }
-    send(404, {
-      kind: 'Status',
-      apiVersion: 'v1',
-      metadata: {},
-      status: 'Failure',
-      message: `the server could not find the requested resource (${url.pathname})`,
-      reason: 'NotFound',
-      code: 404,
-    });
-  });
+  const server: Server = createServer(
+    { key: readFileSync(key), cert: readFileSync(cert) },
+    async (req, res) => {
+      const url = new URL(req.url ?? '/', 'https://x');
+      const accept = String(req.headers.accept ?? '');
+      let body = '';
+      for await (const chunk of req) body += chunk;
+      requests.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        accept,
+        contentType: String(req.headers['content-type'] ?? ''),
+        body,
+      });
+      const send = (code: number, body: object | Uint8Array, type = 'application/json') => {
+        res.writeHead(code, { 'content-type': type });
+        res.end(body instanceof Uint8Array ? body : JSON.stringify(body));
+      };
+      if (req.headers.authorization !== `Bearer ${token}`) {
+        send(401, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Unauthorized', code: 401 });
+        return;
+      }
+      if (url.pathname === '/openapi/v2') {
+        const doc = openapiV2();
+        if (accept.includes(OPENAPI_V2_PROTOBUF_CONTENT_TYPE))
+          send(200, doc.protobuf, OPENAPI_V2_PROTOBUF_RESPONSE_TYPE);
+        else send(200, doc.json);
+        return;
+      }
+      const stored = objects[url.pathname];
+      if (stored && (req.method === 'GET' || req.method === 'PATCH')) {
+        send(200, stored);
+        return;
+      }
+      const d = discovery(url.pathname);
+      if (d) {
+        send(200, d);
+        return;
+      }
+      send(404, {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: `the server could not find the requested resource (${url.pathname})`,
+        reason: 'NotFound',
+        code: 404,
+      });
+    },
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const kubeconfig = join(dir, 'kubeconfig');
