@@ -79,19 +79,3 @@ export function loadRenderTable(): Promise<RenderTable> {
   })();
   return loaded;
 }
-
-/** openapiV2's signature (src/apiserver/openapi/index.ts). */
-export type OpenapiV2 = () => { json: object; protobuf: Uint8Array };
-
-let openapiLoaded: Promise<OpenapiV2 | undefined> | undefined;
-
-/** The OpenAPI v2 document builder, when ./openapi/index.ts is present. */
-export function loadOpenapi(): Promise<OpenapiV2 | undefined> {
-  openapiLoaded ??= (async () => {
-    const url = new URL('./openapi/index.ts', import.meta.url);
-    if (!existsSync(url)) return undefined;
-    const mod = (await import(url.href)) as { openapiV2?: OpenapiV2 };
-    return mod.openapiV2;
-  })();
-  return openapiLoaded;
-}

@@ -22,7 +22,12 @@ import {
 import { negotiate, parseAccept, parseJsonBody, type Representation, readBody, sendJson } from './http.ts';
 import type { PatchType } from './machinery.ts';
 import type { DeleteOptions, Registry } from './registry.ts';
-import { loadOpenapi, loadRenderTable, partialMetadata, partialMetadataList } from './render.ts';
+import {
+  OPENAPI_V2_PROTOBUF_CONTENT_TYPE,
+  OPENAPI_V2_PROTOBUF_RESPONSE_TYPE,
+  openapiV2,
+} from './openapi/index.ts';
+import { loadRenderTable, partialMetadata, partialMetadataList } from './render.ts';
 import { serveWatch } from './watch.ts';
 
 /** What the handlers need from the server. */
@@ -34,9 +39,6 @@ export interface RestContext {
   /** Registers a running watch so shutdown can end it; returns the unregister function. */
   trackWatch(d: Disposable): () => void;
 }
-
-/** The media type kubectl asks for OpenAPI v2 protobuf with (answered with exactly this type). */
-export const OPENAPI_PROTO_TYPE = 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf';
 
 function notFoundPath(): ApiError {
   return new ApiError({
@@ -276,18 +278,31 @@ export class RestHandler {
     return paths.sort();
   }
 
-  private async serveOpenapi(req: IncomingMessage, out: ServerResponse): Promise<void> {
-    const build = await loadOpenapi();
-    if (!build) throw notFoundPath();
-    const doc = build();
-    const wantsProto = parseAccept(req.headers.accept).some((m) => m.type === OPENAPI_PROTO_TYPE);
+  private serveOpenapi(req: IncomingMessage, out: ServerResponse): void {
+    const doc = openapiV2();
+    const headers = { ETag: doc.etag, 'Cache-Control': 'no-cache, private' };
+    if (req.headers['if-none-match'] === doc.etag) {
+      out.writeHead(304, headers);
+      out.end();
+      return;
+    }
+    const wantsProto = parseAccept(req.headers.accept).some(
+      (m) => m.type === OPENAPI_V2_PROTOBUF_CONTENT_TYPE,
+    );
     if (wantsProto) {
+      // Answered as octet-stream: Go's mime parser rejects the '@' of the requested type.
       const data = Buffer.from(doc.protobuf);
-      out.writeHead(200, { 'Content-Type': OPENAPI_PROTO_TYPE, 'Content-Length': data.length });
+      out.writeHead(200, {
+        ...headers,
+        'Content-Type': OPENAPI_V2_PROTOBUF_RESPONSE_TYPE,
+        'Content-Length': data.length,
+      });
       out.end(data);
       return;
     }
-    sendJson(out, 200, doc.json);
+    const data = Buffer.from(JSON.stringify(doc.json));
+    out.writeHead(200, { ...headers, 'Content-Type': 'application/json', 'Content-Length': data.length });
+    out.end(data);
   }
 
   private async serveGroupVersion(
