@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { collect, makePod, PODS, runStoreConformance } from '../../../src/store/conformance.ts';
 import type { EmbeddedKv } from '../../../src/store/embedded.ts';
-import { KubeStore, openStore } from '../../../src/store/index.ts';
+import { type KubeStore, openStore } from '../../../src/store/index.ts';
 import type { ObjectStore } from '../../../src/store/types.ts';
 
 const root = mkdtempSync(path.join(tmpdir(), 'pn-store-embedded-'));
