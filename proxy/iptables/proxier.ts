@@ -1,0 +1,138 @@
+/**
+ * The iptables proxier: informer handlers record changes in the trackers; `sync()` folds them
+ * into the state, renders, and applies one iptables-restore payload. A full sync (the first one,
+ * after a failure, or when asked) reads the live ruleset first to add missing hooks and delete
+ * stale chains; otherwise only changed services' chains are rewritten. A failed apply sets
+ * needFullSync so the next attempt starts from scratch (the changes were already consumed).
+ */
+import type { ProxyBackend } from '../conformance/backend.ts';
+import { EndpointsChangeTracker, ProxyState, ServiceChangeTracker } from '../model/tracker.ts';
+import type { EndpointSliceObject, ServiceObject } from '../model/types.ts';
+import { IptablesRuleset, parseRule, tokenize } from '../trace/iptables-ruleset.ts';
+import { traceIptables } from '../trace/iptables-trace.ts';
+import type { Packet, TraceOptions, TraceResult } from '../trace/types.ts';
+import {
+  type IptablesRender,
+  type IptablesRenderOptions,
+  JUMP_RULES,
+  type JumpRule,
+  renderIptables,
+} from './render.ts';
+import { chainsInSave, type IptablesRunner } from './runner.ts';
+
+/** Options for IptablesProxier. */
+export interface IptablesProxierOptions
+  extends Pick<
+    IptablesRenderOptions,
+    'clusterCIDR' | 'masqueradeAll' | 'masqueradeMark' | 'randomFully' | 'localhostNodePorts'
+  > {
+  runner: IptablesRunner;
+  nodeName: string;
+  /** The node's own addresses (used by `trace`, standing in for addrtype LOCAL). */
+  nodeIPs?: string[];
+}
+
+/** Result of one sync. */
+export interface SyncResult {
+  fullSync: boolean;
+  render: IptablesRender;
+}
+
+/** Whether a saved rule (words after -A CHAIN) is the given hook. */
+function isJump(words: string[], j: JumpRule): boolean {
+  try {
+    const r = parseRule(words);
+    return (
+      r.target === j.target &&
+      r.matches.some((m) => m.kind === 'comment' && m.opts['--comment'] === j.comment)
+    );
+  } catch {
+    return false;
+  }
+}
+
+/** Hooks in JUMP_RULES that are not present in iptables-save output. */
+export function missingJumps(save: string): JumpRule[] {
+  const present: { table: string; chain: string; words: string[] }[] = [];
+  let table = '';
+  for (const line of save.split('\n')) {
+    if (line.startsWith('*')) table = line.slice(1).trim();
+    else if (line.startsWith('-A ')) {
+      const w = tokenize(line);
+      present.push({ table, chain: w[1]!, words: w.slice(2) });
+    }
+  }
+  return JUMP_RULES.filter(
+    (j) => !present.some((p) => p.table === j.table && p.chain === j.chain && isJump(p.words, j)),
+  );
+}
+
+/** kube-proxy's iptables mode. */
+export class IptablesProxier implements ProxyBackend {
+  readonly name = 'iptables';
+  readonly state = new ProxyState();
+  private readonly services = new ServiceChangeTracker();
+  private readonly endpoints: EndpointsChangeTracker;
+  private needFullSync = true;
+  private pendingUpdated = new Set<string>();
+
+  constructor(private readonly opts: IptablesProxierOptions) {
+    this.endpoints = new EndpointsChangeTracker(opts.nodeName);
+  }
+
+  /** Informer handler: a Service was added (prev undefined), updated, or deleted (cur undefined). */
+  onServiceUpdate(prev: ServiceObject | undefined, cur: ServiceObject | undefined): boolean {
+    return this.services.update(prev, cur);
+  }
+
+  /** Informer handler: an EndpointSlice was added/updated (removed false) or deleted. */
+  onEndpointSliceUpdate(slice: EndpointSliceObject, removed: boolean): boolean {
+    return this.endpoints.endpointSliceUpdate(slice, removed);
+  }
+
+  /** Forces the next sync to be full (e.g. the rules were flushed behind our back). */
+  requestFullSync(): void {
+    this.needFullSync = true;
+  }
+
+  /** Folds pending changes in, renders, applies. Throws if the apply fails (retry later). */
+  async sync(): Promise<SyncResult> {
+    const { updatedServices } = this.state.apply(this.services, this.endpoints);
+    for (const s of updatedServices) this.pendingUpdated.add(s);
+    const fullSync = this.needFullSync;
+    let existing: string[] | undefined;
+    let jumps: JumpRule[] = [];
+    try {
+      if (fullSync) {
+        const saved = await this.opts.runner.save(['nat', 'filter']);
+        existing = chainsInSave(saved, 'nat');
+        jumps = missingJumps(saved);
+      }
+      const render = renderIptables(this.state, {
+        ...this.opts,
+        fullSync,
+        updatedServices: this.pendingUpdated,
+        existingNatChains: existing,
+        jumps,
+      });
+      await this.opts.runner.restore(render.payload);
+      this.needFullSync = false;
+      this.pendingUpdated.clear();
+      return { fullSync, render };
+    } catch (e) {
+      this.needFullSync = true;
+      throw e;
+    }
+  }
+
+  /** Traces a packet through the live ruleset (as read back with save()). */
+  async trace(pkt: Packet, opts: Partial<TraceOptions> = {}): Promise<TraceResult[]> {
+    const saved = await this.opts.runner.save(['nat', 'filter']);
+    return traceIptables(IptablesRuleset.parse(saved), pkt, {
+      localAddresses: this.opts.nodeIPs ?? [],
+      ...opts,
+    });
+  }
+
+  dispose(): void {}
+}
