@@ -171,6 +171,22 @@ describe('SharedInformer', () => {
     expect(src.watchFrom).toEqual(['1', '1']);
   });
 
+  it('backs off instead of spinning when watches end at once with no events', async () => {
+    const clock = new FakeClock();
+    const src = new FakeSource();
+    const inf = start(src, { clock, reflector: { initialBackoffMs: 1000, onError: () => {} } });
+    inf.run();
+    await inf.waitForSync();
+    await until(() => src.openWatches === 1);
+    src.closeWatches();
+    await tick();
+    await tick();
+    expect(src.watchCalls).toBe(1);
+    clock.advance(1000);
+    await until(() => src.watchCalls === 2);
+    expect(src.listCalls).toBe(1);
+  });
+
   it('lists in pages when pageSize is set', async () => {
     const src = new FakeSource();
     for (let i = 0; i < 5; i++) src.add(makePod('a', `p${i}`));

@@ -147,9 +147,12 @@ export class Reflector<T extends KubeObject = KubeObject> {
         await this.backoff();
         continue;
       }
+      const startedAt = this.clock.now();
+      let events = 0;
       try {
         for await (const ev of stream) {
           if (this.stopped) break;
+          events++;
           const obj = ev.object;
           const rv = obj?.metadata?.resourceVersion;
           switch (ev.type) {
@@ -174,9 +177,12 @@ export class Reflector<T extends KubeObject = KubeObject> {
         if (isExpired(e)) return; // relist
         this.report(e, 'watch');
         await this.backoff();
+        continue;
       } finally {
         await stream.dispose();
       }
+      // A watch that ends at once with nothing in it points at a sick server: do not spin.
+      if (events === 0 && this.clock.now() - startedAt < 1000 && !this.stopped) await this.backoff();
     }
   }
 }
