@@ -11,3 +11,5 @@ export * from './types.ts';
 export * from './kinds/index.ts';
 export * from './defaults.ts';
 export * from './quantity.ts';
+export * from './netvalid.ts';
+export * from './validation.ts';
