@@ -36,6 +36,8 @@ export interface RestContext {
   store: ObjectStore;
   /** `127.0.0.1:6443`, for /api's serverAddressByClientCIDRs. */
   serverAddress(): string;
+  /** Bookmark period for watches (undefined: the store's default). */
+  bookmarkIntervalMs?: number;
   /** Registers a running watch so shutdown can end it; returns the unregister function. */
   trackWatch(d: Disposable): () => void;
 }
@@ -459,6 +461,7 @@ export class RestHandler {
       filter,
       resourceVersion: rv,
       allowBookmarks: truthy(q.get('allowWatchBookmarks')),
+      bookmarkIntervalMs: this.ctx.bookmarkIntervalMs,
       timeoutSeconds,
       transform,
     });

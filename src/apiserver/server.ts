@@ -28,6 +28,8 @@ export interface ApiServerOptions {
   /** The bearer token every request must carry. */
   token: string;
   log?: (line: string) => void;
+  /** Period of watch BOOKMARK events for clients that allow them (default: the store's, 60 s). */
+  bookmarkIntervalMs?: number;
   /** Defaulting/validation/patching (default: src/api's). Tests may inject their own. */
   machinery?: Machinery;
 }
@@ -52,6 +54,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     registry,
     store: opts.store,
     serverAddress: () => address,
+    bookmarkIntervalMs: opts.bookmarkIntervalMs,
     trackWatch(d) {
       watches.add(d);
       return () => watches.delete(d);
