@@ -58,6 +58,8 @@ export interface RangeResult {
 export interface MvccOptions {
   /** Keep at least this many revisions of history for watches and continued lists (default 10 000). */
   historyRevisions?: number;
+  /** Called after each compaction with its revision (the etcd backend compacts etcd too). */
+  onCompact?: (revision: number) => void;
 }
 
 interface Version {
@@ -110,12 +112,14 @@ export class Mvcc {
   private publishedIndex = 0;
   private readonly watchers = new Map<string, Set<Watcher>>();
   private readonly history: number;
+  private readonly onCompact: ((revision: number) => void) | undefined;
   private applied: number;
   private visible: number;
   private compacted: number;
 
   constructor(opts: MvccOptions = {}, startRevision = 1) {
     this.history = Math.max(1, opts.historyRevisions ?? 10_000);
+    this.onCompact = opts.onCompact;
     this.applied = startRevision;
     this.visible = startRevision;
     this.compacted = startRevision;
@@ -377,6 +381,7 @@ export class Mvcc {
         this.withHistory.delete(key);
       }
     }
+    this.onCompact?.(rev);
   }
 
   /** Every live entry at the visible revision (for snapshots). */
