@@ -189,6 +189,26 @@ describe('create, read, update', () => {
     expect(r.body.details.causes.map((c: any) => c.field)).toContain('metadata.name');
   });
 
+  it('names every invalid field of a Service, and refuses changes to immutable fields', async () => {
+    const svc = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'Bad_Name' },
+      spec: { selector: { app: 'web' }, ports: [{ port: 70000, targetPort: 80 }] },
+    };
+    const r = await ts.req('POST', '/api/v1/namespaces/default/services', { body: svc });
+    expect(r.status).toBe(422);
+    const fields = r.body.details.causes.map((c: any) => c.field);
+    expect(fields).toEqual(expect.arrayContaining(['metadata.name', 'spec.ports[0].port']));
+    expect((await ts.req('GET', '/api/v1/namespaces/default/services/Bad_Name')).status).toBe(404);
+    const d = (await ts.req('POST', DEPLOYS, { body: makeDeployment('immut') })).body;
+    d.spec.selector = { matchLabels: { app: 'other' } };
+    d.spec.template.metadata.labels = { app: 'other' };
+    const upd = await ts.req('PUT', `${DEPLOYS}/immut`, { body: d });
+    expect(upd.status).toBe(422);
+    expect(upd.body.details.causes.map((c: any) => c.field)).toContain('spec.selector');
+  });
+
   it('dryRun=All validates and returns the object without writing it', async () => {
     const r = await ts.req('POST', `${PODS}?dryRun=All`, { body: makePod('dry') });
     expect(r.status).toBe(201);
