@@ -5,6 +5,9 @@
 import { Command, CommanderError } from 'commander';
 import { ApiError } from '../api/errors.ts';
 import { PodnetError } from '../util/errors.ts';
+import { register as registerApiserver } from './commands/apiserver.ts';
+import { register as registerDemo } from './commands/demo.ts';
+import { register as registerKubeconfig } from './commands/kubeconfig.ts';
 
 /** Builds the program (exported for tests). */
 export function buildProgram(): Command {
@@ -13,6 +16,9 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError()
     .exitOverride();
+  registerDemo(program);
+  registerApiserver(program);
+  registerKubeconfig(program);
   return program;
 }
 
