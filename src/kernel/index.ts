@@ -60,8 +60,8 @@ export function fakeKernel(): FakeKernel {
     tables,
     iptables(ns, family = 4) {
       const k = `${ns ?? ''}/${family}`;
-      let t = tables.get(k);
-      if (!t) tables.set(k, (t = new FakeIptables()));
+      const t = tables.get(k) ?? new FakeIptables();
+      tables.set(k, t);
       return t;
     },
   };

@@ -43,7 +43,7 @@ export type IpOp =
       rename?: string;
     } & LinkAttrs)
   | { op: 'bridge-port'; name: string; hairpin?: boolean; isolated?: boolean }
-  | { op: 'addr-add' | 'addr-del'; dev: string; cidr: string }
+  | { op: 'addr-add' | 'addr-replace' | 'addr-del'; dev: string; cidr: string }
   | ({ op: 'route-add' | 'route-replace' | 'route-del' } & RouteSpec);
 
 /** A route as written (`dst` is a CIDR; "0.0.0.0/0" or "::/0" for a default route). */
@@ -70,7 +70,7 @@ export interface LinkInfo {
   master?: string;
   promisc: boolean;
   hairpin?: boolean;
-  /** Global and link addresses as CIDRs ("10.1.0.5/24"). */
+  /** Addresses as CIDRs ("10.1.0.5/24"), all scopes. */
   addrs: string[];
 }
 
@@ -119,11 +119,12 @@ export function renderIpOp(o: IpOp): string {
       return w.join(' ');
     }
     case 'addr-add':
+    case 'addr-replace':
     case 'addr-del':
-      return `addr ${o.op === 'addr-add' ? 'add' : 'del'} ${o.cidr} dev ${o.dev}`;
+      return `addr ${o.op.slice(5)} ${o.cidr} dev ${o.dev}`;
     default: {
       const verb = o.op === 'route-add' ? 'add' : o.op === 'route-replace' ? 'replace' : 'del';
-      const w = [o.dst.includes(':') ? '-6' : '-4', 'route', verb, o.dst];
+      const w = ['route', verb, o.dst];
       if (o.via) w.push('via', o.via);
       if (o.dev) w.push('dev', o.dev);
       if (o.src) w.push('src', o.src);
@@ -189,7 +190,7 @@ export function parseLinksJson(text: string): LinkInfo[] {
     promisc: (l.promiscuity ?? 0) > 0,
     hairpin: l.linkinfo?.info_slave_data?.hairpin,
     addrs: ((l.addr_info ?? []) as any[])
-      .filter((a) => a.local !== undefined && a.scope !== 'host')
+      .filter((a) => a.local !== undefined)
       .map((a) => `${a.local}/${a.prefixlen}`),
   }));
 }
@@ -442,6 +443,11 @@ export class FakeIp implements Ip {
         const l = this.must(ns, o.dev);
         if (l.addrs.includes(o.cidr)) throw new Error('RTNETLINK answers: File exists');
         l.addrs.push(o.cidr);
+        return;
+      }
+      case 'addr-replace': {
+        const l = this.must(ns, o.dev);
+        if (!l.addrs.includes(o.cidr)) l.addrs.push(o.cidr);
         return;
       }
       case 'addr-del': {
