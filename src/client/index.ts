@@ -6,6 +6,7 @@
  */
 export * from './channel.ts';
 export * from './clock.ts';
+export * from './factory.ts';
 export * from './fake.ts';
 export * from './indexer.ts';
 export * from './informer.ts';

@@ -144,6 +144,11 @@ export class Indexer<T extends KubeObject = KubeObject> {
     return [...(idx.get(value) ?? [])];
   }
 
+  /** Is there an index called `name`? */
+  hasIndex(name: string): boolean {
+    return this.indexers.has(name);
+  }
+
   /** The values present in index `name`. */
   indexValues(name: string): string[] {
     const idx = this.indices.get(name);
