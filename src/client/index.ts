@@ -13,6 +13,7 @@ export * from './informer.ts';
 export * from './kubeconfig.ts';
 export * from './reflector.ts';
 export * from './rest.ts';
+export * from './retry.ts';
 export * from './storelw.ts';
 export * from './types.ts';
 export * from './workqueue.ts';
