@@ -20,7 +20,9 @@ describe('podnet CLI', () => {
   it('prints help listing every command, and help for each command', () => {
     const top = podnet('--help');
     expect(top.code).toBe(0);
-    const commands = [...top.out.matchAll(/^ {2}([a-z][a-z-]*)\b/gm)].map((m) => m[1]).filter((c) => c !== 'help');
+    const commands = [...top.out.matchAll(/^ {2}([a-z][a-z-]*)\b/gm)]
+      .map((m) => m[1])
+      .filter((c) => c !== 'help');
     expect(commands).toEqual(expect.arrayContaining(['demo', 'apiserver', 'kubeconfig']));
     for (const c of commands) {
       const h = podnet(c, '--help');

@@ -3,7 +3,6 @@
  * kubeconfig for kubectl; stops cleanly on SIGTERM/SIGINT.
  */
 import type { Command } from 'commander';
-import { runApiServer } from '../../apiserver/index.ts';
 import { PodnetError } from '../../util/errors.ts';
 import { clusterDir } from '../paths.ts';
 
@@ -70,6 +69,7 @@ export function register(program: Command): void {
         throw new PodnetError('PN_ERR_USAGE', `--port "${opts.port}" is not a port number (0-65535)`, 'port');
       }
       const stateDir = clusterDir(opts.name);
+      const { runApiServer } = await import('../../apiserver/index.ts');
       const server = await runApiServer({ stateDir, store: storeOptions(opts, `${stateDir}/store`), port });
       process.stdout.write(
         `podnet apiserver listening on ${server.url}\nkubeconfig: ${server.kubeconfigPath}\n` +

@@ -8,7 +8,6 @@ import { existsSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { runApiServer } from '../../apiserver/index.ts';
 import { PodnetError } from '../../util/errors.ts';
 import { clusterDir } from '../paths.ts';
 import { untilSignal } from './apiserver.ts';
@@ -44,6 +43,7 @@ export function register(program: Command): void {
     .action(async (opts: { file: string; keep?: boolean }) => {
       const stateDir = clusterDir('demo');
       rmSync(stateDir, { recursive: true, force: true });
+      const { runApiServer } = await import('../../apiserver/index.ts');
       const server = await runApiServer({
         stateDir,
         store: { backend: 'embedded', dir: join(stateDir, 'store') },
