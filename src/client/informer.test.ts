@@ -187,6 +187,20 @@ describe('SharedInformer', () => {
     expect(src.listCalls).toBe(1);
   });
 
+  it('dispose ends the watch even when the ListerWatcher ignores the abort signal', async () => {
+    const src = new FakeSource();
+    const deaf = {
+      list: () => src.list(),
+      watch: (o: { resourceVersion?: string }) => src.watch({ resourceVersion: o.resourceVersion }),
+    };
+    const inf = start(deaf as unknown as FakeSource);
+    inf.run();
+    await inf.waitForSync();
+    await until(() => src.openWatches === 1);
+    await inf.dispose();
+    expect(src.openWatches).toBe(0);
+  });
+
   it('lists in pages when pageSize is set', async () => {
     const src = new FakeSource();
     for (let i = 0; i < 5; i++) src.add(makePod('a', `p${i}`));

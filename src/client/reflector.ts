@@ -44,6 +44,7 @@ export class Reflector<T extends KubeObject = KubeObject> {
   private readonly abort = new AbortController();
   private backoffMs: number;
   private rv = '';
+  private current: { dispose(): unknown } | undefined;
   /** Number of completed lists (1 after the initial list; more after relists). */
   listCount = 0;
 
@@ -70,6 +71,8 @@ export class Reflector<T extends KubeObject = KubeObject> {
   async stop(): Promise<void> {
     this.stopped = true;
     this.abort.abort();
+    // A ListerWatcher that ignores the signal still ends when its stream is disposed.
+    void this.current?.dispose();
     await this.running;
   }
 
@@ -147,6 +150,8 @@ export class Reflector<T extends KubeObject = KubeObject> {
         await this.backoff();
         continue;
       }
+      this.current = stream;
+      if (this.stopped) void stream.dispose();
       const startedAt = this.clock.now();
       let events = 0;
       try {
@@ -179,6 +184,7 @@ export class Reflector<T extends KubeObject = KubeObject> {
         await this.backoff();
         continue;
       } finally {
+        this.current = undefined;
         await stream.dispose();
       }
       // A watch that ends at once with nothing in it points at a sick server: do not spin.

@@ -313,6 +313,15 @@ describe('ApiClient', () => {
     await expect(c.get(pods, 'a', 'p')).rejects.toThrow(/disposed/);
   });
 
+  it('request returns plain-text bodies as text', async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok');
+    };
+    const c = newClient();
+    expect(await c.request('GET', '/healthz')).toBe('ok');
+  });
+
   it('watchEach delivers events to a callback and settles done at the end', async () => {
     handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });

@@ -227,6 +227,9 @@ export class ApiClient implements Disposable {
       throw errorFromResponse(resp.statusCode, text, `${method} ${path}`);
     }
     if (!text) return undefined as T;
+    const ctype = String(resp.headers['content-type'] ?? '');
+    // Plain-text endpoints (/healthz, /version in some servers) come back as text.
+    if (ctype && !ctype.includes('json')) return text as T;
     try {
       return JSON.parse(text) as T;
     } catch {
