@@ -139,7 +139,11 @@ function smoke(label: string, kubectl: string) {
       await ok(['create', '-f', '-'], pod('web-a'));
       await ok(['create', '-f', '-'], pod('web-b'));
       const wide = await ok(['get', 'pods', '-o', 'wide']);
-      expect(wide.split('\n')[0]).toMatch(/^NAME\s/);
+      // The server's Table carries kubectl's own pod columns; -o wide shows the priority-1 ones.
+      expect(wide.split('\n')[0]).toMatch(/^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE\s/);
+      expect(wide).toMatch(/web-a\s+0\/1\s+Pending\s+0\s/);
+      const svc = await ok(['get', 'svc', 'web']);
+      expect(svc.split('\n')[0]).toMatch(/^NAME\s+TYPE\s+CLUSTER-IP\s+EXTERNAL-IP\s+PORT\(S\)\s+AGE/);
       expect(wide).toMatch(/web-a/);
       expect(wide).toMatch(/web-b/);
       const y = parseYaml(await ok(['get', 'deploy', 'web', '-o', 'yaml']));
