@@ -19,6 +19,8 @@ import type { Machinery, PatchType } from './machinery.ts';
 export const FOREGROUND_FINALIZER = 'foregroundDeletion';
 /** Finalizer set by an Orphan delete: dependents lose their ownerReference, then the owner goes. */
 export const ORPHAN_FINALIZER = 'orphan';
+/** Namespaces the API refuses to delete, as upstream's lifecycle admission does. */
+export const PROTECTED_NAMESPACES = ['default', 'kube-system', 'kube-public'];
 /** Finalizer holding a Terminating namespace until the namespace controller has emptied it. */
 export const NAMESPACE_FINALIZER = 'kubernetes';
 /** Namespaces podnet creates at start, as a real cluster has them. */
@@ -527,8 +529,12 @@ export class Registry {
         `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${cur.metadata.resourceVersion}`,
       );
     }
+    const isNamespace = res.kind === 'Namespace' && res.group === '';
+    if (isNamespace && PROTECTED_NAMESPACES.includes(name)) {
+      throw errors.forbidden(`namespaces "${name}" is forbidden: this namespace may not be deleted`);
+    }
     if (o.dryRun) return { object: cur, deleted: false };
-    if (res.kind === 'Namespace' && res.group === '') return this.deleteNamespace(cur);
+    if (isNamespace) return this.deleteNamespace(cur);
     const finalizer =
       policy === 'Foreground' ? FOREGROUND_FINALIZER : policy === 'Orphan' ? ORPHAN_FINALIZER : undefined;
     if (finalizer) {

@@ -590,6 +590,7 @@ describe('deletion', () => {
         metadata: { name: 'held', finalizers: ['example.com/hold'] },
       },
     });
+    expect((await ts.req('DELETE', '/api/v1/namespaces/default')).status).toBe(403);
     const r = await ts.req('DELETE', '/api/v1/namespaces/gone');
     expect(r.status).toBe(202);
     expect(r.body.status.phase).toBe('Terminating');
