@@ -13,3 +13,4 @@ export * from './defaults.ts';
 export * from './quantity.ts';
 export * from './netvalid.ts';
 export * from './validation.ts';
+export * from './patch.ts';
