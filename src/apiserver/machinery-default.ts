@@ -2,8 +2,9 @@
  * The production Machinery: src/api's defaulting, validation and patch functions.
  */
 import { applyDefaults } from '../api/defaults.ts';
+import { applyPatch, PATCH_TYPES } from '../api/patch.ts';
 import { validateOrThrow } from '../api/validation.ts';
-import { fallbackMachinery, type Machinery } from './machinery.ts';
+import type { Machinery } from './machinery.ts';
 
 /** Defaulting, validation and patching as src/api implements them. */
 export const defaultMachinery: Machinery = {
@@ -13,5 +14,7 @@ export const defaultMachinery: Machinery = {
   validate(res, obj, old) {
     validateOrThrow(res, obj, old);
   },
-  applyPatch: fallbackMachinery.applyPatch,
+  applyPatch(res, current, patch, type) {
+    return applyPatch(res, current, PATCH_TYPES[type], patch as object);
+  },
 };
