@@ -313,6 +313,30 @@ describe('ApiClient', () => {
     await expect(c.get(pods, 'a', 'p')).rejects.toThrow(/disposed/);
   });
 
+  it('retries a 429 with Retry-After, and surfaces it after the retry budget', async () => {
+    let n = 0;
+    handler = (_req, res) => {
+      if (n++ < 1) {
+        res.writeHead(429, { 'retry-after': '0', 'content-type': 'application/json' });
+        return res.end(
+          JSON.stringify({ kind: 'Status', status: 'Failure', reason: 'TooManyRequests', code: 429 }),
+        );
+      }
+      json(res, 200, makePod('a', 'p'));
+    };
+    const c = newClient();
+    expect((await c.get(pods, 'a', 'p')).metadata.name).toBe('p');
+    expect(seen).toHaveLength(2);
+    handler = (_req, res) => {
+      res.writeHead(429, { 'retry-after': '0' });
+      res.end('slow down');
+    };
+    seen.length = 0;
+    const e = await c.get(pods, 'a', 'p').catch((x) => x);
+    expect(isApiError(e, 'TooManyRequests')).toBe(true);
+    expect(seen).toHaveLength(4); // first try + 3 retries
+  });
+
   it('request returns plain-text bodies as text', async () => {
     handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });

@@ -11,6 +11,7 @@ import { apiVersionOf, type ResourceInfo } from '../api/resources.ts';
 import type { KubeList, KubeObject, Status, WatchEvent } from '../api/types.ts';
 import type { Disposable } from '../util/disposable.ts';
 import { Channel } from './channel.ts';
+import { realClock, sleep } from './clock.ts';
 import { type ConnectionConfig, loadKubeconfig } from './kubeconfig.ts';
 import type { ClientWatchEvent, ListerWatcher, ListParams, WatchParams, WatchStream } from './types.ts';
 
@@ -53,6 +54,8 @@ export interface DeleteParams {
 export interface ApiClientOptions extends ConnectionConfig {
   /** Sent as User-Agent, so server logs name the component. */
   userAgent?: string;
+  /** Retries of a request answered 429/Retry-After (default 3). */
+  maxRetries?: number;
   /** Timeout of a non-watch request, ms (default 30 000). */
   requestTimeoutMs?: number;
 }
@@ -118,6 +121,17 @@ export function errorFromWatchStatus(st: Partial<Status> | undefined): ApiError 
     reason,
     code,
   });
+}
+
+/** Decodes a 2xx body: JSON, or text for plain-text endpoints (/healthz), nothing when empty. */
+function decodeBody<T>(text: string, contentType: string, what: string): T {
+  if (!text) return undefined as T;
+  if (contentType && !contentType.includes('json')) return text as T;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw errorFromResponse(500, text, `${what}: response is not JSON`);
+  }
 }
 
 /** Is `e` a 410 (Expired/Gone): the requested resourceVersion is older than the server keeps? */
@@ -213,27 +227,30 @@ export class ApiClient implements Disposable {
       headers['content-type'] = opts.contentType ?? 'application/json';
     }
     const timeout = this.config.requestTimeoutMs ?? 30_000;
-    const resp = await request(new URL(path, this.config.server), {
-      method: method as any,
-      headers,
-      body,
-      dispatcher: this.agent,
-      signal: this.signal(opts.signal),
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
-    });
-    const text = await resp.body.text();
-    if (resp.statusCode < 200 || resp.statusCode >= 300) {
+    const signal = this.signal(opts.signal);
+    for (let attempt = 0; ; attempt++) {
+      const resp = await request(new URL(path, this.config.server), {
+        method: method as any,
+        headers,
+        body,
+        dispatcher: this.agent,
+        signal,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+      });
+      const text = await resp.body.text();
+      if (resp.statusCode >= 200 && resp.statusCode < 300) {
+        return decodeBody<T>(text, String(resp.headers['content-type'] ?? ''), `${method} ${path}`);
+      }
+      // 429 (and 5xx with Retry-After) mean "not processed, come back later": honour it a few times.
+      const retryAfter = Number(resp.headers['retry-after']);
+      const retriable =
+        resp.statusCode === 429 || (resp.statusCode >= 500 && resp.headers['retry-after'] !== undefined);
+      if (retriable && attempt < (this.config.maxRetries ?? 3) && Number.isFinite(retryAfter)) {
+        await sleep(realClock, Math.min(Math.max(retryAfter, 0), 10) * 1000, signal);
+        continue;
+      }
       throw errorFromResponse(resp.statusCode, text, `${method} ${path}`);
-    }
-    if (!text) return undefined as T;
-    const ctype = String(resp.headers['content-type'] ?? '');
-    // Plain-text endpoints (/healthz, /version in some servers) come back as text.
-    if (ctype && !ctype.includes('json')) return text as T;
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      throw errorFromResponse(500, text, `${method} ${path}: response is not JSON`);
     }
   }
 
