@@ -1,16 +1,21 @@
 /**
  * A test-only HTTPS server that answers just what `kubectl apply --dry-run=client` asks before it
- * validates: discovery (/api, /apis, /api/v1, /apis/<group>/<version>), the OpenAPI v2 document
- * (protobuf or JSON by Accept header) and a 404 Status for GETs of objects (nothing exists). It
- * requires a bearer token, like the real server, and records every request it saw.
+ * validates, and what `kubectl get` needs: discovery (/api, /apis, /api/v1,
+ * /apis/<group>/<version>), the OpenAPI v2 document (protobuf or JSON by Accept header), lists
+ * (as Tables when asked) and a 404 Status for anything else. It requires a bearer token, like the
+ * real server, and records every request it saw. The real server is src/apiserver; this one keeps
+ * these tests independent of it.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { apiVersionOf, groupVersions, RESOURCES } from '../../../src/api/resources.ts';
+import { apiVersionOf, groupVersions, RESOURCES, type ResourceInfo } from '../../../src/api/resources.ts';
+import type { KubeObject } from '../../../src/api/types.ts';
+import { renderTable, type Table } from '../../../src/apiserver/tables.ts';
 import {
   OPENAPI_V2_PROTOBUF_CONTENT_TYPE,
   OPENAPI_V2_PROTOBUF_RESPONSE_TYPE,
@@ -23,6 +28,8 @@ export interface FakeApiServer {
   kubeconfig: string;
   dir: string;
   requests: Array<{ method: string; url: string; accept: string; contentType: string; body: string }>;
+  /** Every Table the server answered with, in order. */
+  tables: Table[];
   close(): Promise<void>;
 }
 
@@ -69,9 +76,14 @@ function discovery(path: string): object | undefined {
 /**
  * Starts the server on 127.0.0.1 with a throwaway self-signed certificate made by openssl.
  * `objects` are served at their paths (e.g. `/apis/apps/v1/namespaces/default/deployments/web`);
- * a PATCH to one is recorded and answered with the object unchanged.
+ * a PATCH to one is recorded and answered with the object unchanged. `lists` are collections served
+ * at their paths (e.g. `/api/v1/namespaces/default/pods`), as a Table when the client asks for one.
  */
-export async function startFakeApiServer(objects: Record<string, object> = {}): Promise<FakeApiServer> {
+export async function startFakeApiServer(
+  objects: Record<string, object> = {},
+  lists: Record<string, { res: ResourceInfo; items: KubeObject[] }> = {},
+): Promise<FakeApiServer> {
+  const tables: Table[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'pn-kubectl-openapi-'));
   const key = join(dir, 'server.key');
   const cert = join(dir, 'server.crt');
@@ -87,56 +99,80 @@ export async function startFakeApiServer(objects: Record<string, object> = {}): 
   );
   const token = 'podnet-test-token';
   const requests: FakeApiServer['requests'] = [];
-  const server: Server = createServer(
-    { key: readFileSync(key), cert: readFileSync(cert) },
-    async (req, res) => {
-      const url = new URL(req.url ?? '/', 'https://x');
-      const accept = String(req.headers.accept ?? '');
-      let body = '';
-      for await (const chunk of req) body += chunk;
-      requests.push({
-        method: req.method ?? '',
-        url: req.url ?? '',
-        accept,
-        contentType: String(req.headers['content-type'] ?? ''),
-        body,
-      });
-      const send = (code: number, body: object | Uint8Array, type = 'application/json') => {
-        res.writeHead(code, { 'content-type': type });
-        res.end(body instanceof Uint8Array ? body : JSON.stringify(body));
-      };
-      if (req.headers.authorization !== `Bearer ${token}`) {
-        send(401, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Unauthorized', code: 401 });
-        return;
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'https://x');
+    const accept = String(req.headers.accept ?? '');
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    requests.push({
+      method: req.method ?? '',
+      url: req.url ?? '',
+      accept,
+      contentType: String(req.headers['content-type'] ?? ''),
+      body,
+    });
+    const send = (code: number, body: object | Uint8Array, type = 'application/json') => {
+      res.writeHead(code, { 'content-type': type });
+      res.end(body instanceof Uint8Array ? body : JSON.stringify(body));
+    };
+    if (req.headers.authorization !== `Bearer ${token}`) {
+      send(401, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Unauthorized', code: 401 });
+      return;
+    }
+    if (url.pathname === '/openapi/v2') {
+      const doc = openapiV2();
+      if (accept.includes(OPENAPI_V2_PROTOBUF_CONTENT_TYPE))
+        send(200, doc.protobuf, OPENAPI_V2_PROTOBUF_RESPONSE_TYPE);
+      else send(200, doc.json);
+      return;
+    }
+    const stored = objects[url.pathname];
+    if (stored && (req.method === 'GET' || req.method === 'PATCH')) {
+      send(200, stored);
+      return;
+    }
+    const list = lists[url.pathname];
+    if (list && req.method === 'GET') {
+      if (accept.includes('as=Table') && accept.includes('g=meta.k8s.io')) {
+        const include = url.searchParams.get('includeObject') as 'None' | 'Metadata' | 'Object' | null;
+        const table = renderTable(list.res, list.items, {
+          listMeta: { resourceVersion: '100' },
+          ...(include ? { includeObject: include } : {}),
+        });
+        tables.push(table);
+        send(200, table);
+      } else {
+        send(200, {
+          apiVersion: list.res.group ? `${list.res.group}/${list.res.version}` : list.res.version,
+          kind: list.res.listKind,
+          metadata: { resourceVersion: '100' },
+          items: list.items,
+        });
       }
-      if (url.pathname === '/openapi/v2') {
-        const doc = openapiV2();
-        if (accept.includes(OPENAPI_V2_PROTOBUF_CONTENT_TYPE))
-          send(200, doc.protobuf, OPENAPI_V2_PROTOBUF_RESPONSE_TYPE);
-        else send(200, doc.json);
-        return;
-      }
-      const stored = objects[url.pathname];
-      if (stored && (req.method === 'GET' || req.method === 'PATCH')) {
-        send(200, stored);
-        return;
-      }
-      const d = discovery(url.pathname);
-      if (d) {
-        send(200, d);
-        return;
-      }
-      send(404, {
-        kind: 'Status',
-        apiVersion: 'v1',
-        metadata: {},
-        status: 'Failure',
-        message: `the server could not find the requested resource (${url.pathname})`,
-        reason: 'NotFound',
-        code: 404,
-      });
-    },
-  );
+      return;
+    }
+    const d = discovery(url.pathname);
+    if (d) {
+      send(200, d);
+      return;
+    }
+    send(404, {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: `the server could not find the requested resource (${url.pathname})`,
+      reason: 'NotFound',
+      code: 404,
+    });
+  };
+  const server: Server = createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+    // A handler bug must show up as a 500 in kubectl's output, not as a hung request.
+    handle(req, res).catch((e) => {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(String(e?.stack ?? e));
+    });
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const kubeconfig = join(dir, 'kubeconfig');
@@ -160,6 +196,7 @@ export async function startFakeApiServer(objects: Record<string, object> = {}): 
     kubeconfig,
     dir,
     requests,
+    tables,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
