@@ -3,8 +3,9 @@
  * happens to the first packet of a connection — which endpoints it may reach, whether it is
  * source-NATed, or whether it is rejected/dropped. Every backend must produce exactly this.
  */
-import type { Packet } from '../trace/types.ts';
+
 import { EXTERNAL_CLIENT, LOCAL_POD, NODE_IP, REMOTE_POD } from '../testing/fixtures.ts';
+import type { Packet } from '../trace/types.ts';
 
 /** One expected flow. */
 export interface FlowCase {
