@@ -14,3 +14,4 @@ export * from './quantity.ts';
 export * from './netvalid.ts';
 export * from './validation.ts';
 export * from './patch.ts';
+export * from './strategy.ts';
