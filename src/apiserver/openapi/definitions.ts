@@ -673,6 +673,15 @@ kind(`${CORE}.Pod`, core, 'Pod', 'A group of containers sharing one network name
   status: ref(`${CORE}.PodStatus`),
 });
 
+kind(
+  `${CORE}.Binding`,
+  core,
+  'Binding',
+  'Binds a pod to a node (the body of POST pods/<name>/binding, sent by the scheduler).',
+  { target: ref(`${CORE}.ObjectReference`) },
+  { required: ['target'], noList: true },
+);
+
 // --- core/v1: namespaces and nodes -----------------------------------------------------------
 
 def(`${CORE}.NamespaceSpec`, obj('Namespace finalizers.', { finalizers: strList }));
