@@ -17,6 +17,9 @@ import { eventually, startTestServer, type TestServer } from '../../../src/apise
 const KUBECTL_120 =
   process.env.PODNET_TEST_KUBECTL_120 ?? join(import.meta.dirname, '../../../.tools/kubectl');
 const KUBECTL_SYSTEM = '/usr/bin/kubectl';
+// On machines with the Google Cloud SDK, /usr/bin/kubectl dispatches to the release closest to the
+// server's version; run 1.32 directly as well so a current client's discovery is exercised.
+const KUBECTL_132 = '/usr/lib/google-cloud-sdk/bin/kubectl.1.32';
 const haveOpenssl = existsSync('/usr/bin/openssl');
 
 function manifest(replicas: number, image: string): string {
@@ -77,7 +80,7 @@ function pod(name: string): string {
   });
 }
 
-function smoke(label: string, kubectl: string) {
+function smoke(label: string, kubectl: string, o: { aggregatedDiscovery?: boolean } = {}) {
   describe.skipIf(!existsSync(kubectl) || !haveOpenssl)(`${label} (${kubectl})`, () => {
     let ts: TestServer;
     const run = (args: string[], input?: string) =>
@@ -102,6 +105,14 @@ function smoke(label: string, kubectl: string) {
     });
     afterAll(async () => {
       await ts?.dispose();
+    });
+
+    it('discovers resources (falling back from aggregated discovery when the client asks for it)', async () => {
+      const r = await run(['api-resources', '-v=8']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/deployments\s+deploy\s+apps\/v1\s+true\s+Deployment/);
+      expect(r.stdout).toMatch(/pods\s+po\s+v1\s+true\s+Pod/);
+      if (o.aggregatedDiscovery) expect(r.stderr).toMatch(/as=APIGroupDiscoveryList/);
     });
 
     it('apply -f creates a Deployment, Service and Ingress (default validation)', async () => {
@@ -213,3 +224,4 @@ function smoke(label: string, kubectl: string) {
 
 smoke('kubectl 1.20', KUBECTL_120);
 smoke('system kubectl', KUBECTL_SYSTEM);
+smoke('kubectl 1.32', KUBECTL_132, { aggregatedDiscovery: true });
