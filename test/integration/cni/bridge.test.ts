@@ -59,10 +59,22 @@ describe.skipIf(!isRoot).each<[Mode, number]>([
   it('ADD wires two pods that reach the gateway and each other; CHECK passes; DEL leaves nothing', async () => {
     const pod1 = lab.netns('pod');
     const pod2 = lab.netns('pod');
-    const add1 = await call({ command: 'ADD', conf: conf(), containerId: 'c1', netns: `/run/netns/${pod1}`, ifname: 'eth0' });
+    const add1 = await call({
+      command: 'ADD',
+      conf: conf(),
+      containerId: 'c1',
+      netns: `/run/netns/${pod1}`,
+      ifname: 'eth0',
+    });
     expect(add1.raw).toContain('"ips"');
     expect(add1.code).toBe(0);
-    const add2 = await call({ command: 'ADD', conf: conf(), containerId: 'c2', netns: `/run/netns/${pod2}`, ifname: 'eth0' });
+    const add2 = await call({
+      command: 'ADD',
+      conf: conf(),
+      containerId: 'c2',
+      netns: `/run/netns/${pod2}`,
+      ifname: 'eth0',
+    });
     expect(add2.code).toBe(0);
     const ip1 = add1.out.ips[0].address.split('/')[0];
     const ip2 = add2.out.ips[0].address.split('/')[0];
@@ -109,7 +121,13 @@ describe.skipIf(!isRoot).each<[Mode, number]>([
     expect(cniChains(host)).toEqual([]);
     expect(ipamFiles(dataDir, 'pn-cni-net')).toEqual(['last_reserved_ip.0']);
     // DEL again, and with the netns gone: still success.
-    const again = await call({ command: 'DEL', conf: conf(), containerId: 'c1', netns: '/run/netns/pn-cni-gone', ifname: 'eth0' });
+    const again = await call({
+      command: 'DEL',
+      conf: conf(),
+      containerId: 'c1',
+      netns: '/run/netns/pn-cni-gone',
+      ifname: 'eth0',
+    });
     expect(again.code).toBe(0);
   });
 
@@ -120,14 +138,26 @@ describe.skipIf(!isRoot).each<[Mode, number]>([
 
   it('STATUS and GC', async () => {
     const pod = lab.netns('pod');
-    const add = await call({ command: 'ADD', conf: conf(), containerId: 'gc1', netns: `/run/netns/${pod}`, ifname: 'eth0' });
+    const add = await call({
+      command: 'ADD',
+      conf: conf(),
+      containerId: 'gc1',
+      netns: `/run/netns/${pod}`,
+      ifname: 'eth0',
+    });
     expect(add.code).toBe(0);
     expect((await call({ command: 'STATUS', conf: conf() })).code).toBe(0);
     const gc = await call({ command: 'GC', conf: conf((c) => (c['cni.dev/valid-attachments'] = [])) });
     expect(gc.code).toBe(0);
     expect(ipamFiles(dataDir, 'pn-cni-net').filter((f) => !f.startsWith('last_'))).toEqual([]);
     expect(cniChains(host)).toEqual([]);
-    await call({ command: 'DEL', conf: conf(), containerId: 'gc1', netns: `/run/netns/${pod}`, ifname: 'eth0' });
+    await call({
+      command: 'DEL',
+      conf: conf(),
+      containerId: 'gc1',
+      netns: `/run/netns/${pod}`,
+      ifname: 'eth0',
+    });
   });
 
   it('an exhausted range fails with a clear CNI error and leaves nothing', async () => {
@@ -137,23 +167,56 @@ describe.skipIf(!isRoot).each<[Mode, number]>([
     };
     const p1 = lab.netns('pod');
     const p2 = lab.netns('pod');
-    const ok = await call({ command: 'ADD', conf: conf(small), containerId: 's1', netns: `/run/netns/${p1}`, ifname: 'eth0' });
+    const ok = await call({
+      command: 'ADD',
+      conf: conf(small),
+      containerId: 's1',
+      netns: `/run/netns/${p1}`,
+      ifname: 'eth0',
+    });
     expect(ok.code).toBe(0);
-    const full = await call({ command: 'ADD', conf: conf(small), containerId: 's2', netns: `/run/netns/${p2}`, ifname: 'eth0' });
+    const full = await call({
+      command: 'ADD',
+      conf: conf(small),
+      containerId: 's2',
+      netns: `/run/netns/${p2}`,
+      ifname: 'eth0',
+    });
     expect(full.code).not.toBe(0);
-    expect(full.out).toMatchObject({ code: 101, msg: expect.stringMatching(/no IP addresses available in range set/) });
+    expect(full.out).toMatchObject({
+      code: 101,
+      msg: expect.stringMatching(/no IP addresses available in range set/),
+    });
     expect(linkNames(p2)).toEqual(['lo']);
     const status = await call({ command: 'STATUS', conf: conf(small) });
     expect(status.out.code).toBe(50);
-    await call({ command: 'DEL', conf: conf(small), containerId: 's1', netns: `/run/netns/${p1}`, ifname: 'eth0' });
+    await call({
+      command: 'DEL',
+      conf: conf(small),
+      containerId: 's1',
+      netns: `/run/netns/${p1}`,
+      ifname: 'eth0',
+    });
   });
 
   it.each([
     ['malformed JSON', {}, '{"cniVersion":', 6, /failed to decode/],
-    ['unknown cniVersion', {}, { cniVersion: '0.2.0', name: 'x', type: 'podnet-bridge' }, 1, /incompatible CNI version/],
+    [
+      'unknown cniVersion',
+      {},
+      { cniVersion: '0.2.0', name: 'x', type: 'podnet-bridge' },
+      1,
+      /incompatible CNI version/,
+    ],
     ['missing env vars', { netns: undefined }, undefined, 4, /CNI_NETNS/],
     ['a bad CIDR', {}, 'badcidr', 7, /ipam.ranges\[0\]\[0\].subnet: invalid CIDR "10.1.0.0\/40"/],
-    ['a netns that does not exist', { netns: '/run/netns/pn-cni-nonexistent' }, undefined, 3, /does not exist/],
+    [
+      'a netns that does not exist',
+      { netns: '/run/netns/pn-cni-nonexistent' },
+      undefined,
+      3,
+      /does not exist/,
+    ],
   ])('bad input: %s → its code, nothing left', async (_n, over, c, code, msg) => {
     const pod = lab.netns('pod');
     const before = linkNames(host);
@@ -180,12 +243,24 @@ describe.skipIf(!isRoot).each<[Mode, number]>([
     const pod = lab.netns('pod');
     sh_lo_down(pod);
     const lo = await call(
-      { command: 'ADD', conf: { cniVersion: '1.0.0', name: 'lo', type: 'podnet-loopback' }, containerId: 'pm1', netns: `/run/netns/${pod}`, ifname: 'lo' },
+      {
+        command: 'ADD',
+        conf: { cniVersion: '1.0.0', name: 'lo', type: 'podnet-loopback' },
+        containerId: 'pm1',
+        netns: `/run/netns/${pod}`,
+        ifname: 'lo',
+      },
       'loopback',
     );
     expect(lo.code).toBe(0);
     expect(lo.out.ips).toContainEqual({ interface: 0, address: '127.0.0.1/8' });
-    const add = await call({ command: 'ADD', conf: conf(), containerId: 'pm1', netns: `/run/netns/${pod}`, ifname: 'eth0' });
+    const add = await call({
+      command: 'ADD',
+      conf: conf(),
+      containerId: 'pm1',
+      netns: `/run/netns/${pod}`,
+      ifname: 'eth0',
+    });
     expect(add.code).toBe(0);
     const pmConf = {
       cniVersion: '1.1.0',
@@ -194,7 +269,10 @@ describe.skipIf(!isRoot).each<[Mode, number]>([
       runtimeConfig: { portMappings: [{ hostPort: 18080, containerPort: 8080, protocol: 'tcp' }] },
       prevResult: add.out,
     };
-    const pm = await call({ command: 'ADD', conf: pmConf, containerId: 'pm1', netns: `/run/netns/${pod}`, ifname: 'eth0' }, 'portmap');
+    const pm = await call(
+      { command: 'ADD', conf: pmConf, containerId: 'pm1', netns: `/run/netns/${pod}`, ifname: 'eth0' },
+      'portmap',
+    );
     expect(pm.code).toBe(0);
     expect(pm.out.ips).toEqual(add.out.ips);
     const stop = await tcpServer(pod, 8080, 'via-hostport');
@@ -203,12 +281,27 @@ describe.skipIf(!isRoot).each<[Mode, number]>([
     } finally {
       stop();
     }
-    const pmDel = await call({ command: 'DEL', conf: pmConf, containerId: 'pm1', netns: `/run/netns/${pod}`, ifname: 'eth0' }, 'portmap');
+    const pmDel = await call(
+      { command: 'DEL', conf: pmConf, containerId: 'pm1', netns: `/run/netns/${pod}`, ifname: 'eth0' },
+      'portmap',
+    );
     expect(pmDel.code).toBe(0);
     expect(cniChains(host).filter((c) => c.startsWith('CNI-DN-'))).toEqual([]);
-    await call({ command: 'DEL', conf: conf(), containerId: 'pm1', netns: `/run/netns/${pod}`, ifname: 'eth0' });
+    await call({
+      command: 'DEL',
+      conf: conf(),
+      containerId: 'pm1',
+      netns: `/run/netns/${pod}`,
+      ifname: 'eth0',
+    });
     const loDel = await call(
-      { command: 'DEL', conf: { cniVersion: '1.0.0', name: 'lo', type: 'podnet-loopback' }, containerId: 'pm1', netns: `/run/netns/${pod}`, ifname: 'lo' },
+      {
+        command: 'DEL',
+        conf: { cniVersion: '1.0.0', name: 'lo', type: 'podnet-loopback' },
+        containerId: 'pm1',
+        netns: `/run/netns/${pod}`,
+        ifname: 'lo',
+      },
       'loopback',
     );
     expect(loDel.code).toBe(0);

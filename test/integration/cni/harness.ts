@@ -150,7 +150,8 @@ export function addrLayout(ns: string): unknown {
   const links = JSON.parse(sh('ip', ['-n', ns, '-j', 'addr', 'show'])) as any[];
   return links.map((l) => ({
     ifname: l.ifname,
-    flags: [...l.flags].sort(),
+    // Carrier flags settle asynchronously after a port comes up: compare only what was configured.
+    flags: (l.flags as string[]).filter((f) => f !== 'LOWER_UP' && f !== 'NO-CARRIER').sort(),
     mtu: l.mtu,
     addrs: (l.addr_info ?? [])
       .filter((a: any) => a.scope !== 'link')
@@ -163,7 +164,10 @@ export function addrLayout(ns: string): unknown {
 export function routeLayout(ns: string): unknown {
   const routes = JSON.parse(sh('ip', ['-n', ns, '-j', 'route', 'show'])) as any[];
   return routes
-    .map((r) => `${r.dst} via=${r.gateway ?? '-'} dev=${r.dev} proto=${r.protocol ?? '-'} scope=${r.scope ?? '-'} src=${r.prefsrc ?? '-'}`)
+    .map(
+      (r) =>
+        `${r.dst} via=${r.gateway ?? '-'} dev=${r.dev} proto=${r.protocol ?? '-'} scope=${r.scope ?? '-'} src=${r.prefsrc ?? '-'}`,
+    )
     .sort();
 }
 
