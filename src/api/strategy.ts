@@ -36,7 +36,12 @@ function specPart(o: Obj): Obj {
   return rest;
 }
 
-function foldStringData(o: Obj): void {
+/**
+ * Folds a Secret's write-only `stringData` into `data` (base64), as upstream's conversion does;
+ * `stringData` wins over `data` for the same key and is then removed.
+ */
+export function foldSecretStringData(secret: KubeObject): void {
+  const o = secret as Obj;
   if (!isObj(o.stringData)) {
     delete o.stringData;
     return;
@@ -64,7 +69,7 @@ export function prepareForCreate(res: ResourceInfo, obj: KubeObject): void {
     delete o.status;
   }
   if (res.kind === 'Namespace') delete o.status;
-  if (res.kind === 'Secret') foldStringData(o);
+  if (res.kind === 'Secret') foldSecretStringData(o as KubeObject);
 }
 
 /**
@@ -101,8 +106,8 @@ export function prepareForUpdate(
     else n.status = structuredClone(o.status);
     if (res.kind === 'Namespace' && isObj(o.spec)) n.spec = structuredClone(o.spec);
   }
-  if (res.kind === 'Secret') foldStringData(n);
-  if (res.kind === 'Service') carryOverServiceAllocations(o.spec, n);
+  if (res.kind === 'Secret') foldSecretStringData(n as KubeObject);
+  if (res.kind === 'Service') carryOverServiceAllocations(o.spec, newObj);
   const gen = typeof om.generation === 'number' ? om.generation : 1;
   nm.generation = same(specPart(o), specPart(n)) ? gen : gen + 1;
 }
@@ -110,11 +115,13 @@ export function prepareForUpdate(
 const NEEDS_NODE_PORTS = new Set(['NodePort', 'LoadBalancer']);
 
 /**
- * Upstream's patchAllocatedValues + dropTypeDependentFields: keep clusterIP(s), IP families and
- * nodePorts the client left out; drop them when the type no longer has them and the client left
- * them as they were.
+ * Upstream's patchAllocatedValues + dropTypeDependentFields for a Service update (call before
+ * defaulting): keep clusterIP(s), IP families, nodePorts and healthCheckNodePort the client left
+ * out; drop them when the new type no longer has them and the client left them as they were.
+ * `oldSpec` is the stored object's spec; `newService` is changed in place.
  */
-function carryOverServiceAllocations(oldSpec: Obj | undefined, n: Obj): void {
+export function carryOverServiceAllocations(oldSpec: Obj | undefined, newService: KubeObject): void {
+  const n = newService as Obj;
   if (!isObj(oldSpec)) return;
   if (!isObj(n.spec)) n.spec = {};
   const ns = n.spec as Obj;
