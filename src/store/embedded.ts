@@ -92,10 +92,22 @@ export class SegmentLog implements CommitLog {
     return p;
   }
 
+  private fail(e: Error): void {
+    this.failed ??= e;
+    for (const w of this.waiters) w.reject(this.failed);
+    this.waiters = [];
+    this.queue = [];
+  }
+
   private async flushLoop(): Promise<void> {
     this.flushing = true;
     try {
-      while (this.queue.length > 0) {
+      for (;;) {
+        // Rotate between flushes so the old segment is whole and synced before it is retired.
+        if (this.segmentBytes >= this.snapshotAfterBytes && !this.snapshotTask && !this.failed) {
+          await this.rotate();
+        }
+        if (this.queue.length === 0 || this.failed) break;
         const batch = this.queue.length === 1 ? this.queue[0]! : Buffer.concat(this.queue);
         const waiters = this.waiters;
         const maxRev = this.queuedMaxRev;
@@ -108,24 +120,17 @@ export class SegmentLog implements CommitLog {
           while (off < batch.length) off += writeSync(this.fh.fd, batch, off, batch.length - off);
           await this.fh.datasync();
         } catch (e) {
-          this.failed = storeFileError(
-            segmentName(this.segmentFirstRev),
-            `write failed: ${(e as Error).message}`,
+          this.waiters.unshift(...waiters);
+          this.fail(
+            storeFileError(segmentName(this.segmentFirstRev), `write failed: ${(e as Error).message}`),
           );
-          for (const w of [...waiters, ...this.waiters]) w.reject(this.failed);
-          this.waiters = [];
-          this.queue = [];
-          return;
+          break;
         }
         this.stats.flushes++;
         this.stats.records += waiters.length;
         this.segmentBytes += batch.length;
         this.durableRev = maxRev;
         for (const w of waiters) w.resolve();
-        if (this.segmentBytes >= this.snapshotAfterBytes && !this.snapshotTask) {
-          // Rotate between flushes so the old segment is whole and synced before it is retired.
-          await this.rotate();
-        }
       }
     } finally {
       this.flushing = false;
@@ -153,11 +158,10 @@ export class SegmentLog implements CommitLog {
       this.segmentBytes = 0;
       await old.close();
     } catch (e) {
-      this.failed = storeFileError(
-        segmentName(snapRev + 1),
-        `cannot start a log segment: ${(e as Error).message}`,
+      this.fail(
+        storeFileError(segmentName(snapRev + 1), `cannot start a log segment: ${(e as Error).message}`),
       );
-      throw this.failed;
+      return;
     }
     this.snapshotTask = this.writeSnapshot(chunks, snapRev)
       .catch((e) => {
@@ -166,6 +170,9 @@ export class SegmentLog implements CommitLog {
       })
       .finally(() => {
         this.snapshotTask = undefined;
+        // Writes that came during the snapshot may already call for the next one.
+        if (!this.flushing && !this.closed && this.segmentBytes >= this.snapshotAfterBytes)
+          void this.flushLoop();
       });
   }
 
