@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ApiError, errors } from '../api/errors.ts';
+import { qosClass } from '../api/defaults.ts';
 import { generateName } from '../api/names.ts';
 import { apiVersionOf, findResource, type ResourceInfo } from '../api/resources.ts';
 import { labelSelectorFromObject, selectorToString } from '../api/selectors.ts';
@@ -212,7 +213,11 @@ export class Registry {
     delete meta.managedFields;
     delete (meta as any).selfLink;
     this.prepareCreateStatus(res, obj);
+    setNamespaceNameLabel(res, obj);
     this.m.applyDefaults(res, obj);
+    if (res.kind === 'Pod' && res.group === '' && isObj(obj.spec) && Array.isArray(obj.spec.containers)) {
+      obj.status.qosClass = qosClass(obj.spec);
+    }
     this.m.validate(res, obj);
     if (res.namespaced) await this.checkNamespaceWritable(meta.namespace!);
     if (o.dryRun) return obj;
@@ -343,6 +348,7 @@ export class Registry {
     }
     delete meta.managedFields;
     delete (meta as any).selfLink;
+    setNamespaceNameLabel(res, next);
     this.m.applyDefaults(res, next);
     const gen = cur.metadata.generation ?? 1;
     meta.generation = sub !== 'status' && !deepEqual(cur.spec, next.spec) ? gen + 1 : gen;
@@ -587,6 +593,15 @@ export class Registry {
     this.onNamespaceTerminating(name);
     return marked;
   }
+}
+
+/**
+ * Namespaces always carry `kubernetes.io/metadata.name: <name>` (as upstream sets it since 1.21),
+ * so NetworkPolicy namespaceSelectors can pick a namespace by name.
+ */
+function setNamespaceNameLabel(res: ResourceInfo, obj: KubeObject): void {
+  if (res.kind !== 'Namespace' || res.group !== '' || !obj.metadata.name) return;
+  obj.metadata.labels = { ...(obj.metadata.labels ?? {}), 'kubernetes.io/metadata.name': obj.metadata.name };
 }
 
 /** The effective propagation policy (400 for an unknown one). */

@@ -133,7 +133,9 @@ describe('discovery', () => {
     expect(r.body.items.map((n: any) => n.metadata.name)).toEqual(
       expect.arrayContaining(['default', 'kube-system', 'kube-public', 'kube-node-lease']),
     );
-    expect(r.body.items.find((n: any) => n.metadata.name === 'default').status.phase).toBe('Active');
+    const def = r.body.items.find((n: any) => n.metadata.name === 'default');
+    expect(def.status.phase).toBe('Active');
+    expect(def.metadata.labels['kubernetes.io/metadata.name']).toBe('default');
   });
 });
 
@@ -146,7 +148,7 @@ describe('create, read, update', () => {
     expect(m.creationTimestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     expect(m.generation).toBe(1);
     expect(m.namespace).toBe('default');
-    expect(r.body.status.phase).toBe('Pending');
+    expect(r.body.status).toEqual({ phase: 'Pending', qosClass: 'BestEffort' });
     const got = await ts.req('GET', `${PODS}/p1`);
     expect(got.body.metadata.uid).toBe(m.uid);
     const dup = await ts.req('POST', PODS, { body: makePod('p1') });
