@@ -274,6 +274,26 @@ describe('pods', () => {
     ).toBe('Init:ExitCode:1');
   });
 
+  it('counts a started sidecar (restartable init container) as a container', () => {
+    const p = makePod('p', (p) => {
+      p.spec.initContainers = [{ name: 'proxy', image: 'envoy', restartPolicy: 'Always' }];
+      p.status.initContainerStatuses = [
+        {
+          name: 'proxy',
+          ready: true,
+          started: true,
+          restartCount: 1,
+          state: { running: {} },
+          lastState: { terminated: { exitCode: 1, finishedAt: ago(100) } },
+        },
+      ];
+      p.status.containerStatuses = [
+        running('web', 2, { lastState: { terminated: { exitCode: 1, finishedAt: ago(40) } } }),
+      ];
+    });
+    expect(cells('pods', p)).toMatchObject({ Ready: '2/2', Status: 'Running', Restarts: '3 (40s ago)' });
+  });
+
   it('counts readiness gates that are true', () => {
     const p = makePod('p', (p) => {
       p.spec.readinessGates = [{ conditionType: 'example.com/lb' }, { conditionType: 'example.com/dns' }];
@@ -331,7 +351,10 @@ describe('services', () => {
       s.spec.type = 'LoadBalancer';
     });
     expect(cells('svc', s)['External-IP']).toBe('<pending>');
-    (s as any).status = { loadBalancer: { ingress: [{ ip: '172.31.0.100' }, { hostname: 'lb.example' }] } };
+    (s as any).status = {
+      loadBalancer: { ingress: [{ hostname: 'lb.example' }, { ip: '172.31.0.100' }, { ip: '172.31.0.100' }] },
+    };
+    // A sorted set, as upstream's printer builds it.
     expect(cells('svc', s)['External-IP']).toBe('172.31.0.100,lb.example');
   });
 
@@ -384,11 +407,12 @@ describe('workloads', () => {
       Images: 'web:1,fluent:2',
       Selector: 'app=web',
     });
+    // Upstream declares these counts as strings while sending integers; kubectl prints both alike.
     expect(tableColumns(res('deploy')).map((c) => c.type)).toEqual([
       'string',
       'string',
-      'integer',
-      'integer',
+      'string',
+      'string',
       'string',
       'string',
       'string',

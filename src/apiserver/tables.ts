@@ -192,6 +192,7 @@ export function podStatusCells(pod: any, now: Date): { ready: string; status: st
   let totalContainers = (spec.containers ?? []).length;
   let readyContainers = 0;
   let lastRestart: string | undefined;
+  let lastSidecarRestart: string | undefined;
   let reason: string = status.reason || status.phase || '';
   for (const c of status.conditions ?? []) {
     if (c.type === 'PodScheduled' && c.reason === 'SchedulingGated') reason = 'SchedulingGated';
@@ -207,12 +208,16 @@ export function podStatusCells(pod: any, now: Date): { ready: string; status: st
     const isSidecar = sidecar(c.name);
     if (isSidecar) {
       sidecarRestarts += int(c.restartCount);
-      if (c.started && c.ready) readyContainers++;
+      lastSidecarRestart = laterOf(lastSidecarRestart, c.lastState?.terminated?.finishedAt);
     }
     const term = c.state?.terminated;
     const wait = c.state?.waiting;
     if (term && term.exitCode === 0) continue;
-    if (isSidecar && c.started) continue;
+    // A started sidecar (restartable init container) counts like a regular container.
+    if (isSidecar && c.started) {
+      if (c.ready) readyContainers++;
+      continue;
+    }
     if (term) {
       reason = term.reason
         ? `Init:${term.reason}`
@@ -230,6 +235,7 @@ export function podStatusCells(pod: any, now: Date): { ready: string; status: st
 
   if (!initializing || hasCondition(pod, 'Initialized')) {
     restarts = sidecarRestarts;
+    lastRestart = lastSidecarRestart;
     let hasRunning = false;
     const statuses: any[] = status.containerStatuses ?? [];
     for (let i = statuses.length - 1; i >= 0; i--) {
@@ -327,8 +333,10 @@ export function servicePorts(ports: any[] | undefined): string {
   return s || '<none>';
 }
 
+/** Load balancer addresses (IP, else hostname), de-duplicated and sorted as upstream's string set. */
 function lbAddresses(ingress: any[] | undefined): string[] {
-  return (ingress ?? []).map((i) => i.ip || i.hostname || '').filter((x) => x !== '');
+  const all = (ingress ?? []).map((i) => i.ip || i.hostname || '').filter((x) => x !== '');
+  return [...new Set(all)].sort();
 }
 
 function serviceExternalIP(svc: any): string {
@@ -429,8 +437,8 @@ const deploymentPrinter: KindPrinter = {
   columns: [
     NAME,
     col('Ready', 'string', 'Ready replicas out of desired replicas.'),
-    col('Up-to-date', 'integer', 'Replicas updated to the current pod template.'),
-    col('Available', 'integer', 'Replicas available to serve (ready for at least minReadySeconds).'),
+    col('Up-to-date', 'string', 'Replicas updated to the current pod template.'),
+    col('Available', 'string', 'Replicas available to serve (ready for at least minReadySeconds).'),
     AGE,
     CONTAINERS,
     IMAGES,
@@ -599,7 +607,7 @@ const networkPolicyPrinter: KindPrinter = {
 // Configuration and events
 
 const configMapPrinter: KindPrinter = {
-  columns: [NAME, col('Data', 'integer', 'The number of keys in data and binaryData.'), AGE],
+  columns: [NAME, col('Data', 'string', 'The number of keys in data and binaryData.'), AGE],
   row: (cm, now) => [
     cm.metadata.name,
     Object.keys(cm.data ?? {}).length + Object.keys(cm.binaryData ?? {}).length,
@@ -611,7 +619,7 @@ const secretPrinter: KindPrinter = {
   columns: [
     NAME,
     col('Type', 'string', 'The type of the secret (Opaque, kubernetes.io/tls, …).'),
-    col('Data', 'integer', 'The number of keys in the secret.'),
+    col('Data', 'string', 'The number of keys in the secret.'),
     AGE,
   ],
   row: (s, now) => [
