@@ -42,6 +42,9 @@ export interface RestContext {
   trackWatch(d: Disposable): () => void;
 }
 
+/** Kinds a PUT may create (upstream's AllowCreateOnUpdate). */
+const CREATE_ON_UPDATE = new Set(['Endpoints', 'Event']);
+
 function notFoundPath(): ApiError {
   return new ApiError({
     apiVersion: 'v1',
@@ -501,7 +504,20 @@ export class RestHandler {
       case 'PUT': {
         const body = await readObjectBody(req);
         const dryRun = dryRunParam(q.getAll('dryRun'));
-        return sendJson(out, 200, await reg.update(res, namespace, name, body, { dryRun }));
+        try {
+          return sendJson(out, 200, await reg.update(res, namespace, name, body, { dryRun }));
+        } catch (e) {
+          // Endpoints and Events may be created by PUT, as upstream allows for these kinds.
+          if (!(e instanceof ApiError && e.reason === 'NotFound' && CREATE_ON_UPDATE.has(res.kind))) throw e;
+          const named = body as { metadata?: { name?: string } };
+          if (named?.metadata?.name !== undefined && named.metadata.name !== name) {
+            throw errors.badRequest(
+              `the name of the object (${named.metadata.name}) does not match the name on the URL (${name})`,
+            );
+          }
+          const withName = { ...(body as object), metadata: { ...(named?.metadata ?? {}), name } };
+          return sendJson(out, 201, await reg.create(res, namespace, withName, { dryRun }));
+        }
       }
       case 'PATCH': {
         const { patch, type } = await readPatchBody(req);

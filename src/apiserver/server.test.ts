@@ -288,6 +288,23 @@ describe('patch', () => {
     expect(jp.body.metadata.labels).toEqual({ a: '1', b: '2' });
   });
 
+  it('dryRun=All on PATCH returns the result without storing it', async () => {
+    const r = await patch(`${PODS}/patched?dryRun=All`, 'application/merge-patch+json', {
+      metadata: { labels: { dry: 'y' } },
+    });
+    expect(r.status).toBe(200);
+    expect(r.body.metadata.labels.dry).toBe('y');
+    expect((await ts.req('GET', `${PODS}/patched`)).body.metadata.labels.dry).toBeUndefined();
+  });
+
+  it('creates Endpoints on PUT (create-on-update) but not Pods', async () => {
+    const ep = { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'put-ep' }, subsets: [] };
+    const r = await ts.req('PUT', '/api/v1/namespaces/default/endpoints/put-ep', { body: ep });
+    expect(r.status).toBe(201);
+    expect(r.body.metadata.uid).toBeTruthy();
+    expect((await ts.req('PUT', `${PODS}/put-pod`, { body: makePod('put-pod') })).status).toBe(404);
+  });
+
   it('answers 415 for server-side apply and unknown patch types', async () => {
     const ssa = await ts.req('PATCH', `${PODS}/patched`, {
       rawBody: 'metadata: {}',
@@ -454,6 +471,17 @@ describe('content negotiation', () => {
       expect(r.body.kind).toBe('Table');
       expect(r.body.columnDefinitions[0].name).toBe('Name');
       expect(r.body.rows.map((row: any) => row.cells[0])).toContain('p1');
+    }
+    const w = await openWatch(ts, `${PODS}?watch=1&fieldSelector=metadata.name%3Dp1`, {
+      accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json',
+    });
+    try {
+      const [ev] = await w.waitFor(1);
+      expect(ev!.type).toBe('ADDED');
+      expect(ev!.object.kind).toBe('Table');
+      expect(ev!.object.rows[0].cells[0]).toBe('p1');
+    } finally {
+      w.close();
     }
     const one = await ts.req('GET', `${PODS}/p1`, {
       headers: { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' },
