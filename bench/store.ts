@@ -145,7 +145,7 @@ async function main(): Promise<void> {
     const body = JSON.stringify(pod('x', 'x'));
     const runs: Record<string, number[]> = {};
     const record = (k: string, v: number) => {
-      (runs[k] ??= []).push(v);
+      runs[k] = [...(runs[k] ?? []), v];
     };
     for (let round = 0; round < ROUNDS; round++) {
       record('embSeq', await rate(1, (_c, i) => emb.create(PODS, pod(`seq${round}`, `p${i}`))));
