@@ -1276,5 +1276,122 @@ kind(`${NET}.NetworkPolicy`, networking, 'NetworkPolicy', 'Allowed traffic to an
   status: anything(),
 });
 
+// --- field descriptions (what `kubectl explain` prints) ---------------------------------------
+
+/** Short descriptions of the fields people look up most, keyed `<definition suffix>.<field>`. */
+const FIELD_DOCS: Record<string, string> = {
+  'apps.v1.DeploymentSpec.replicas': 'How many pods the Deployment keeps running. Defaults to 1.',
+  'apps.v1.DeploymentSpec.selector':
+    'Which pods belong to this Deployment. Must match the labels of the pod template; immutable.',
+  'apps.v1.DeploymentSpec.template': 'The pods to create: their labels and their spec.',
+  'apps.v1.DeploymentSpec.strategy':
+    'How pods of an old template are replaced: RollingUpdate (default) or Recreate.',
+  'apps.v1.DeploymentSpec.minReadySeconds': 'How long a new pod must be ready before it counts as available.',
+  'apps.v1.DeploymentSpec.revisionHistoryLimit': 'How many old ReplicaSets to keep for rollbacks.',
+  'apps.v1.DeploymentSpec.progressDeadlineSeconds': 'After how long a stalled rollout is reported as failed.',
+  'apps.v1.RollingUpdateDeployment.maxSurge':
+    'How many pods (or what percentage) may exist above replicas during a rollout.',
+  'apps.v1.RollingUpdateDeployment.maxUnavailable':
+    'How many pods (or what percentage) may be unavailable during a rollout.',
+  'apps.v1.ReplicaSetSpec.replicas': 'How many pods the ReplicaSet keeps running.',
+  'apps.v1.ReplicaSetSpec.selector': 'Which pods belong to this ReplicaSet.',
+  'core.v1.PodSpec.containers':
+    'The containers of the pod. podnet runs each command as a process in the pod network namespace.',
+  'core.v1.PodSpec.initContainers': 'Containers run to completion, in order, before the containers start.',
+  'core.v1.PodSpec.nodeName': 'The node the pod runs on; set by the scheduler when empty.',
+  'core.v1.PodSpec.hostNetwork': "Run in the node's network namespace instead of the pod's own.",
+  'core.v1.PodSpec.restartPolicy':
+    'When containers are restarted after they exit: Always, OnFailure or Never.',
+  'core.v1.PodSpec.terminationGracePeriodSeconds': 'How long containers get between SIGTERM and SIGKILL.',
+  'core.v1.PodSpec.hostname': 'The hostname of the pod; defaults to the pod name.',
+  'core.v1.PodSpec.subdomain':
+    'With a headless Service of that name: the pod gets <hostname>.<subdomain>.<ns>.svc.',
+  'core.v1.PodSpec.nodeSelector': 'Labels a node must have for the pod to be scheduled there.',
+  'core.v1.PodSpec.readinessGates': 'Extra pod conditions that must be True for the pod to be Ready.',
+  'core.v1.Container.image': 'The container image. podnet runs the command without pulling images.',
+  'core.v1.Container.command': 'The executable and its arguments (replaces the image entrypoint).',
+  'core.v1.Container.args': 'Arguments to the command.',
+  'core.v1.Container.ports':
+    'Ports the container listens on. Informational, but named ports can be used as Service targetPort.',
+  'core.v1.Container.env': 'Environment variables of the container.',
+  'core.v1.Container.readinessProbe':
+    'Decides whether the pod receives Service traffic: a failing probe removes it from the endpoints.',
+  'core.v1.Container.livenessProbe': 'A failing liveness probe restarts the container.',
+  'core.v1.Container.startupProbe': 'Holds off the other probes until the container has started.',
+  'core.v1.ContainerPort.containerPort': 'The port number the container listens on.',
+  'core.v1.ContainerPort.name': 'A name Services can use as targetPort.',
+  'core.v1.Probe.periodSeconds': 'How often the probe runs. Defaults to 10.',
+  'core.v1.Probe.initialDelaySeconds': 'How long to wait after the container starts before probing.',
+  'core.v1.Probe.failureThreshold': 'Consecutive failures before the probe counts as failed. Defaults to 3.',
+  'core.v1.Probe.successThreshold': 'Consecutive successes before the probe counts as passed. Defaults to 1.',
+  'core.v1.Probe.timeoutSeconds': 'How long one probe may take. Defaults to 1.',
+  'core.v1.HTTPGetAction.path': 'The HTTP path to GET; any 2xx or 3xx status is a success.',
+  'core.v1.HTTPGetAction.port': 'A port number or a named container port.',
+  'core.v1.ServiceSpec.type': 'ClusterIP (default), NodePort, LoadBalancer or ExternalName.',
+  'core.v1.ServiceSpec.selector':
+    'Pods with these labels are the endpoints of the Service. Without a selector, endpoints are managed by hand.',
+  'core.v1.ServiceSpec.ports': 'The ports the Service exposes.',
+  'core.v1.ServiceSpec.clusterIP':
+    'The virtual IP of the Service, allocated from the service CIDR; "None" makes the Service headless.',
+  'core.v1.ServiceSpec.externalTrafficPolicy':
+    'Local keeps the client source IP and only uses endpoints on the receiving node; Cluster (default) may hop and SNATs.',
+  'core.v1.ServiceSpec.internalTrafficPolicy':
+    'Local sends in-cluster traffic only to endpoints on the same node.',
+  'core.v1.ServiceSpec.sessionAffinity':
+    'ClientIP sends each client to the same endpoint; None (default) balances.',
+  'core.v1.ServiceSpec.publishNotReadyAddresses': 'Include pods that are not ready among the endpoints.',
+  'core.v1.ServicePort.port': 'The port of the Service (on its cluster IP).',
+  'core.v1.ServicePort.nodePort':
+    'For NodePort and LoadBalancer: the port opened on every node (30000-32767).',
+  'core.v1.ServicePort.protocol': 'TCP (default), UDP or SCTP.',
+  'core.v1.ServicePort.name': 'Required when the Service has more than one port.',
+  'networking.v1.IngressSpec.ingressClassName':
+    'The IngressClass, and so the controller, that serves this Ingress.',
+  'networking.v1.IngressSpec.rules': 'Host and path rules, matched against each request.',
+  'networking.v1.IngressSpec.defaultBackend': 'Where requests that match no rule go.',
+  'networking.v1.IngressSpec.tls': 'TLS termination for some hosts, with the certificate in a Secret.',
+  'networking.v1.IngressRule.host':
+    'The Host header to match; empty matches every host; "*.example.com" matches one label.',
+  'networking.v1.HTTPIngressPath.path': 'The URL path to match.',
+  'networking.v1.HTTPIngressPath.pathType':
+    'Exact (the whole path), Prefix (path elements split by "/") or ImplementationSpecific.',
+  'networking.v1.ServiceBackendPort.number': 'The Service port number.',
+  'networking.v1.ServiceBackendPort.name': 'The Service port name.',
+  'networking.v1.NetworkPolicySpec.podSelector':
+    'The pods this policy applies to; {} selects every pod of the namespace.',
+  'networking.v1.NetworkPolicySpec.policyTypes':
+    'Ingress, Egress or both: which directions the policy restricts.',
+  'discovery.v1.EndpointSlice.endpoints': 'The endpoints (pods) of the Service, with their readiness.',
+  'discovery.v1.EndpointConditions.ready': 'The endpoint should receive traffic.',
+  'discovery.v1.EndpointConditions.serving': 'The endpoint is ready, even if it is terminating.',
+  'discovery.v1.EndpointConditions.terminating': 'The endpoint (pod) is being deleted.',
+  'meta.v1.ObjectMeta.labels':
+    'Key/value pairs that selectors match (Services, Deployments, NetworkPolicies).',
+  'meta.v1.ObjectMeta.annotations': 'Key/value pairs for tools; not used for selection.',
+  'meta.v1.ObjectMeta.namespace':
+    'The namespace of the object; empty means the default namespace of the request.',
+  'meta.v1.LabelSelector.matchLabels': 'Labels an object must all have.',
+  'meta.v1.LabelSelector.matchExpressions': 'Requirements with In, NotIn, Exists or DoesNotExist.',
+};
+
+const PREFIXES: Record<string, string> = {
+  'apps.v1.': 'io.k8s.api.apps.v1.',
+  'core.v1.': 'io.k8s.api.core.v1.',
+  'networking.v1.': 'io.k8s.api.networking.v1.',
+  'discovery.v1.': 'io.k8s.api.discovery.v1.',
+  'meta.v1.': 'io.k8s.apimachinery.pkg.apis.meta.v1.',
+};
+
+for (const [key, text] of Object.entries(FIELD_DOCS)) {
+  const prefix = Object.keys(PREFIXES).find((p) => key.startsWith(p))!;
+  const rest = key.slice(prefix.length);
+  const dot = rest.lastIndexOf('.');
+  const defName = PREFIXES[prefix] + rest.slice(0, dot);
+  const field = rest.slice(dot + 1);
+  const props = defs[defName]?.properties as Record<string, Schema> | undefined;
+  if (!props?.[field]) throw new Error(`openapi: FIELD_DOCS names ${defName}.${field}, which is not defined`);
+  props[field] = { ...props[field], description: text };
+}
+
 /** Every definition, keyed by upstream name. Treat as read-only. */
 export const DEFINITIONS: Readonly<Record<string, Schema>> = defs;

@@ -149,6 +149,13 @@ describe.skipIf(!haveTools)('kubectl 1.20 get prints podnet Tables', () => {
     },
   );
 
+  it('explain reads field docs, types and required markers from the document', async () => {
+    const r = await kubectl(server, ['explain', 'service.spec.ports']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/port\s+<integer> -required-/);
+    expect(r.stdout).toContain('For NodePort and LoadBalancer: the port opened on every node');
+  });
+
   it('shows the cells kubectl users expect', async () => {
     const r = await kubectl(server, ['get', 'pods', '-o', 'wide']);
     const lines = r.stdout.trimEnd().split('\n');
