@@ -57,6 +57,7 @@ export function jsonMergePatch(target: unknown, patch: unknown): any {
   if (!isObj(patch)) return structuredClone(patch);
   const out: Obj = isObj(target) ? structuredClone(target) : {};
   for (const [k, v] of Object.entries(patch)) {
+    if (k === '__proto__') continue; // never a Kubernetes field; assigning it would swap the prototype
     if (v === null) delete out[k];
     else out[k] = jsonMergePatch(out[k], v);
   }
@@ -78,10 +79,13 @@ function parsePointer(p: unknown, what: string): string[] {
   if (p === '') return [];
   if (!p.startsWith('/'))
     throw errors.badRequest(`json patch: invalid JSON pointer ${JSON.stringify(p)}: must start with '/'`);
-  return p
+  const toks = p
     .slice(1)
     .split('/')
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  if (toks.includes('__proto__'))
+    throw errors.badRequest(`json patch: invalid JSON pointer ${JSON.stringify(p)}`);
+  return toks;
 }
 
 function arrayIndex(tok: string, len: number, allowEnd: boolean, path: string): number {
@@ -311,7 +315,7 @@ function stripDirectives(v: unknown): any {
     if (v[DIRECTIVE] === 'delete') return undefined;
     const out: Obj = {};
     for (const [k, x] of Object.entries(v)) {
-      if (isDirectiveKey(k) || x === null) continue;
+      if (isDirectiveKey(k) || x === null || k === '__proto__') continue;
       const s = stripDirectives(x);
       if (s !== undefined) out[k] = s;
     }
@@ -361,9 +365,9 @@ function mergeMap(original: Obj, patch: Obj, schema: PatchSchema, path: string):
       original[field] = original[field].filter((x: unknown) => !vals.some((d) => deepEqual(d, x)));
   }
   for (const [k, pv] of Object.entries(patch)) {
-    if (isDirectiveKey(k)) continue;
+    if (isDirectiveKey(k) || k === '__proto__') continue;
     const fieldPath = path ? `${path}.${k}` : k;
-    const fs = schema.fields?.[k] ?? {};
+    const fs = (schema.fields && Object.hasOwn(schema.fields, k) ? schema.fields[k] : undefined) ?? {};
     if (pv === null) {
       delete original[k];
       continue;
@@ -385,7 +389,8 @@ function mergeMap(original: Obj, patch: Obj, schema: PatchSchema, path: string):
     const field = k.slice(SET_ORDER.length);
     const order = orderFor(patch, field, path)!;
     if (Object.hasOwn(patch, field) || !Array.isArray(original[field])) continue;
-    const fs = schema.fields?.[field] ?? {};
+    const fs =
+      (schema.fields && Object.hasOwn(schema.fields, field) ? schema.fields[field] : undefined) ?? {};
     if (fs.mergeKey || fs.mergePrimitives)
       original[field] = normalizeOrder(original[field], order, original[field], fs.mergeKey);
   }

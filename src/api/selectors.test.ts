@@ -172,6 +172,16 @@ describe('field selectors', () => {
     );
   });
 
+  it('does not mistake inherited object properties for fields or operators', () => {
+    expect(badRequest(() => compileFieldSelector(pods, 'constructor=x')).message).toContain(
+      'not a known field selector',
+    );
+    expect(
+      badRequest(() => labelSelectorFromObject({ matchExpressions: [{ key: 'a', operator: 'constructor' }] }))
+        .message,
+    ).toContain('operator');
+  });
+
   it('compileListFilter combines both and is undefined when empty', () => {
     expect(compileListFilter(pods, {})).toBeUndefined();
     expect(compileListFilter(pods, { labelSelector: '', fieldSelector: '' })).toBeUndefined();

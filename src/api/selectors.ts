@@ -277,12 +277,13 @@ export function labelSelectorFromMap(m: Record<string, string> | null | undefine
     .map(([k, v]) => ({ key: k, operator: '=' as const, values: [v] }));
 }
 
-const EXPR_OPS: Record<string, LabelOperator> = {
+// A prototype-less map, so an operator spelled like an Object method is simply unknown.
+const EXPR_OPS: Record<string, LabelOperator> = Object.assign(Object.create(null), {
   In: 'in',
   NotIn: 'notin',
   Exists: 'exists',
   DoesNotExist: '!',
-};
+});
 
 /**
  * Validation causes for a metav1.LabelSelector at field path `path` (used by object validation
@@ -293,7 +294,38 @@ export function validateLabelSelector(
   path: string,
 ): Array<{ reason: string; field: string; message: string }> {
   const out: Array<{ reason: string; field: string; message: string }> = [];
-  if (!sel) return out;
+  if (sel === undefined || sel === null) return out;
+  if (typeof sel !== 'object' || Array.isArray(sel)) {
+    out.push({
+      reason: 'FieldValueInvalid',
+      field: path,
+      message: `Invalid value: ${JSON.stringify(sel)}: must be an object`,
+    });
+    return out;
+  }
+  if (
+    sel.matchLabels !== undefined &&
+    sel.matchLabels !== null &&
+    (typeof sel.matchLabels !== 'object' || Array.isArray(sel.matchLabels))
+  )
+    out.push({
+      reason: 'FieldValueInvalid',
+      field: `${path}.matchLabels`,
+      message: `Invalid value: ${JSON.stringify(sel.matchLabels)}: must be a map of string keys to string values`,
+    });
+  if (
+    sel.matchExpressions !== undefined &&
+    sel.matchExpressions !== null &&
+    !Array.isArray(sel.matchExpressions)
+  ) {
+    out.push({
+      reason: 'FieldValueInvalid',
+      field: `${path}.matchExpressions`,
+      message: `Invalid value: ${JSON.stringify(sel.matchExpressions)}: must be a list`,
+    });
+    return out;
+  }
+  if (out.length) return out;
   for (const [k, v] of Object.entries(sel.matchLabels ?? {})) {
     for (const m of qualifiedNameErrors(k))
       out.push({
@@ -310,6 +342,22 @@ export function validateLabelSelector(
   }
   (sel.matchExpressions ?? []).forEach((e, i) => {
     const p = `${path}.matchExpressions[${i}]`;
+    if (typeof e !== 'object' || e === null) {
+      out.push({
+        reason: 'FieldValueInvalid',
+        field: p,
+        message: `Invalid value: ${JSON.stringify(e)}: must be an object`,
+      });
+      return;
+    }
+    if (e.values !== undefined && e.values !== null && !Array.isArray(e.values)) {
+      out.push({
+        reason: 'FieldValueInvalid',
+        field: `${p}.values`,
+        message: `Invalid value: ${JSON.stringify(e.values)}: must be a list`,
+      });
+      return;
+    }
     const op = EXPR_OPS[e?.operator];
     if (!op) {
       out.push({
@@ -538,7 +586,11 @@ export function supportedFields(res: ResourceInfo): string[] {
  */
 export function compileFieldSelector(res: ResourceInfo, s: string): (obj: KubeObject) => boolean {
   const terms = parseFieldSelector(s);
-  const fields = { ...COMMON_FIELDS, ...(KIND_FIELDS[res.kind] ?? {}) };
+  const fields: Record<string, FieldGetter> = Object.assign(
+    Object.create(null),
+    COMMON_FIELDS,
+    KIND_FIELDS[res.kind] ?? {},
+  );
   const checks = terms.map((t) => {
     const get = fields[t.field];
     if (!get)
