@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { ApiError, errors } from '../api/errors.ts';
 import { qosClass } from '../api/defaults.ts';
 import { generateName } from '../api/names.ts';
+import { carryOverServiceAllocations, foldSecretStringData } from '../api/strategy.ts';
 import { apiVersionOf, findResource, type ResourceInfo } from '../api/resources.ts';
 import { labelSelectorFromObject, selectorToString } from '../api/selectors.ts';
 import type { KubeObject, StatusCause } from '../api/types.ts';
@@ -214,6 +215,7 @@ export class Registry {
     delete (meta as any).selfLink;
     this.prepareCreateStatus(res, obj);
     setNamespaceNameLabel(res, obj);
+    if (res.kind === 'Secret' && res.group === '') foldSecretStringData(obj);
     this.m.applyDefaults(res, obj);
     if (res.kind === 'Pod' && res.group === '' && isObj(obj.spec) && Array.isArray(obj.spec.containers)) {
       obj.status.qosClass = qosClass(obj.spec);
@@ -349,6 +351,11 @@ export class Registry {
     delete meta.managedFields;
     delete (meta as any).selfLink;
     setNamespaceNameLabel(res, next);
+    if (sub !== 'status' && res.group === '') {
+      if (res.kind === 'Secret') foldSecretStringData(next);
+      // A PUT of a manifest without clusterIP/nodePorts keeps the allocated ones (kubectl replace).
+      if (res.kind === 'Service') carryOverServiceAllocations(cur.spec, next);
+    }
     this.m.applyDefaults(res, next);
     const gen = cur.metadata.generation ?? 1;
     meta.generation = sub !== 'status' && !deepEqual(cur.spec, next.spec) ? gen + 1 : gen;

@@ -211,6 +211,29 @@ describe('create, read, update', () => {
     expect(upd.body.details.causes.map((c: any) => c.field)).toContain('spec.selector');
   });
 
+  it('folds Secret stringData into data, and keeps a Service clusterIP a PUT leaves out', async () => {
+    const sec = await ts.req('POST', '/api/v1/namespaces/default/secrets', {
+      body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's1' }, stringData: { user: 'admin' } },
+    });
+    expect(sec.status).toBe(201);
+    expect(sec.body.data).toEqual({ user: Buffer.from('admin').toString('base64') });
+    expect(sec.body.stringData).toBeUndefined();
+    const svc = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'keepip' },
+      spec: { clusterIP: '10.96.0.50', selector: { app: 'web' }, ports: [{ port: 80 }] },
+    };
+    expect((await ts.req('POST', '/api/v1/namespaces/default/services', { body: svc })).status).toBe(201);
+    const replaced = structuredClone(svc) as any;
+    delete replaced.spec.clusterIP;
+    replaced.spec.ports[0].port = 81;
+    const r = await ts.req('PUT', '/api/v1/namespaces/default/services/keepip', { body: replaced });
+    expect(r.status).toBe(200);
+    expect(r.body.spec.clusterIP).toBe('10.96.0.50');
+    expect(r.body.spec.ports[0].port).toBe(81);
+  });
+
   it('dryRun=All validates and returns the object without writing it', async () => {
     const r = await ts.req('POST', `${PODS}?dryRun=All`, { body: makePod('dry') });
     expect(r.status).toBe(201);
