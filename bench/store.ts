@@ -1,7 +1,7 @@
 /**
  * Object store benchmark: the embedded store against etcd on the same disk, in one run, with ratios.
  *
- *   npx tsx bench/store.ts [--seconds 2] [--rounds 3] [--watchers 1000] [--events 200] [--warmup 20]
+ *   npx tsx bench/store.ts [--seconds 1.5] [--rounds 5] [--watchers 1000] [--events 200] [--warmup 20]
  *
  * - write rate (creates/s) with 1 client (sequential) and 16 concurrent clients, for the embedded
  *   ObjectStore, for raw etcd puts (the peer: etcd 3.4 started here on 127.0.0.1, fsyncing like us),
@@ -12,7 +12,7 @@
  * Every run creates its own temp directories and stops its etcd.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Etcd3 } from 'etcd3';
@@ -27,8 +27,8 @@ const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : def;
 };
-const SECONDS = arg('seconds', 2);
-const ROUNDS = arg('rounds', 3);
+const SECONDS = arg('seconds', 1.5);
+const ROUNDS = arg('rounds', 5);
 const WATCHERS = arg('watchers', 1000);
 const EVENTS = arg('events', 200);
 /** Events sent before measuring: the first few pay for JIT compilation of the watch path. */
@@ -133,7 +133,9 @@ async function main(): Promise<void> {
   const results: Record<string, number> = {};
   try {
     console.log(
-      `# store bench: ${cpus().length} cores, ${SECONDS}s per write run, ${new Date().toISOString()}`,
+      `# store bench: ${cpus().length} cores, load average ${loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')}, ${new Date().toISOString()}`,
     );
     console.log(`# etcd ${etcd.endpoint}, data in ${root} (same disk for both)`);
 
