@@ -194,9 +194,22 @@ export function serviceChains(svc: ServicePortInfo): ServiceChains {
   };
 }
 
-/** KUBE-SEP chain name of one endpoint of a service port. */
+const sepCache = new WeakMap<EndpointInfo, Map<string, string>>();
+
+/** KUBE-SEP chain name of one endpoint of a service port (memoized: renders ask repeatedly). */
 export function sepChain(svc: ServicePortInfo, ep: EndpointInfo): string {
-  return endpointChainName(svc.nameString, svc.protocol, ep.endpoint);
+  let m = sepCache.get(ep);
+  if (!m) {
+    m = new Map();
+    sepCache.set(ep, m);
+  }
+  const key = svc.nameString + '/' + svc.protocol;
+  let name = m.get(key);
+  if (!name) {
+    name = endpointChainName(svc.nameString, svc.protocol, ep.endpoint);
+    m.set(key, name);
+  }
+  return name;
 }
 
 /** Quotes a comment for iptables-restore (which splits on spaces unless quoted). */
