@@ -67,6 +67,9 @@ describe('IPs and CIDRs', () => {
     expect(cidrContains('10.244.0.0/16', '10.245.0.0/24')).toBe(false);
     expect(specialIPError('127.0.0.1')).toContain('loopback');
     expect(specialIPError('172.31.0.5')).toBeUndefined();
+    expect(specialIPError('224.0.0.5')).toContain('link-local multicast');
+    expect(specialIPError('239.1.1.1')).toBeUndefined();
+    expect(specialIPError('::')).toContain('unspecified');
   });
 });
 

@@ -53,22 +53,25 @@ export function cidrContains(outer: string, inner: string): boolean {
 }
 
 /**
- * Why an IP may not be used where a routable address is needed (Service externalIPs,
- * EndpointSlice addresses): unspecified, loopback, link-local or multicast. Undefined when fine.
+ * Why an IP may not be used where a routable address is needed (Service externalIPs, endpoint
+ * addresses), as upstream's ValidateNonSpecialIP: unspecified, loopback, link-local, or
+ * link-local multicast. Undefined when fine (or not an IP at all: check that separately).
  */
 export function specialIPError(s: string): string | undefined {
   if (!isValidIP(s)) return undefined;
-  const range = ipaddr.parse(s).range();
-  switch (range) {
+  const ip = ipaddr.parse(s);
+  switch (ip.range()) {
     case 'unspecified':
       return 'may not be unspecified (0.0.0.0)';
     case 'loopback':
       return 'may not be in the loopback range (127.0.0.0/8, ::1/128)';
     case 'linkLocal':
       return 'may not be in the link-local range (169.254.0.0/16, fe80::/10)';
-    case 'multicast':
-      return 'may not be in the multicast range (224.0.0.0/4, ff00::/8)';
-    default:
-      return undefined;
   }
+  const linkLocalMulticast =
+    ip.kind() === 'ipv4'
+      ? ip.match(ipaddr.parseCIDR('224.0.0.0/24'))
+      : ip.match(ipaddr.parseCIDR('ff02::/16'));
+  if (linkLocalMulticast) return 'may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)';
+  return undefined;
 }

@@ -401,6 +401,20 @@ describe('EndpointSlice', () => {
   });
 });
 
+describe('Endpoints', () => {
+  it('rejects malformed and loopback addresses', () => {
+    const e = make('Endpoints', 'v1', (o) => {
+      o.subsets = [
+        { addresses: [{ ip: '10.244.1.5' }, { ip: '127.0.0.1' }, { ip: '10.244.1' }], ports: [{ port: 80 }] },
+      ];
+    });
+    expect(fields(check('endpoints', e))).toEqual([
+      'FieldValueInvalid subsets[0].addresses[1].ip',
+      'FieldValueInvalid subsets[0].addresses[2].ip',
+    ]);
+  });
+});
+
 describe('Ingress', () => {
   const ing = (fill: (sp: any) => void) =>
     make('Ingress', 'networking.k8s.io/v1', (o) => {

@@ -812,6 +812,8 @@ function validateEndpoints(c: Causes, o: Obj): void {
     for (const k of ['addresses', 'notReadyAddresses'])
       arr(s?.[k]).forEach((a, j) => {
         checkIP(c, `${p}.${k}[${j}].ip`, a?.ip);
+        const special = typeof a?.ip === 'string' ? specialIPError(a.ip) : undefined;
+        if (special) c.invalid(`${p}.${k}[${j}].ip`, a.ip, special);
         if (a?.hostname)
           c.each(`${p}.${k}[${j}].hostname`, a.hostname, dns1123LabelErrors(String(a.hostname)));
         if (a?.nodeName)
