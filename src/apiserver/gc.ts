@@ -42,12 +42,19 @@ function isConflict(e: unknown): boolean {
   return e instanceof ApiError && e.code === 409;
 }
 
-/** A set-based work queue processed one key at a time, with retry after a delay on failure. */
+/** Longest delay between retries of one key (ms). */
+const MAX_RETRY_MS = 5000;
+
+/**
+ * A set-based work queue processed one key at a time. A key that asks to be retried (or fails)
+ * comes back after a delay that doubles per attempt, up to MAX_RETRY_MS.
+ */
 class WorkQueue<K> {
   private pending = new Set<K>();
   private running = false;
   private stopped = false;
   private timers = new Set<NodeJS.Timeout>();
+  private attempts = new Map<K, number>();
 
   constructor(
     private readonly work: (key: K) => Promise<'done' | 'retry'>,
@@ -61,8 +68,10 @@ class WorkQueue<K> {
     if (!this.running) void this.run();
   }
 
-  addAfter(key: K, ms: number): void {
-    if (this.stopped) return;
+  private retryLater(key: K): void {
+    const n = this.attempts.get(key) ?? 0;
+    this.attempts.set(key, n + 1);
+    const ms = Math.min(this.retryMs * 2 ** n, MAX_RETRY_MS);
     const t = setTimeout(() => {
       this.timers.delete(t);
       this.add(key);
@@ -77,11 +86,12 @@ class WorkQueue<K> {
       const key = this.pending.values().next().value as K;
       this.pending.delete(key);
       try {
-        if ((await this.work(key)) === 'retry') this.addAfter(key, this.retryMs);
+        if ((await this.work(key)) === 'retry') this.retryLater(key);
+        else this.attempts.delete(key);
       } catch (e) {
         if (!this.stopped) {
           this.onError(key, e);
-          this.addAfter(key, this.retryMs * 5);
+          this.retryLater(key);
         }
       }
     }
@@ -105,6 +115,8 @@ export interface GcOptions {
 
 /** The ownership-graph garbage collector. */
 export class GarbageCollector implements Disposable {
+  /** Called for every deletion seen (the namespace controller uses it to notice emptied namespaces). */
+  onObjectDeleted: (res: ResourceInfo, obj: KubeObject) => void = () => {};
   private nodes = new Map<string, Node>();
   private dependents = new Map<string, Set<string>>();
   private watches: Disposable[] = [];
@@ -136,6 +148,7 @@ export class GarbageCollector implements Disposable {
     const uid = o.metadata?.uid;
     if (!uid) return;
     if (ev.type === 'DELETED') {
+      this.onObjectDeleted(res, o);
       const node = this.nodes.get(uid);
       this.nodes.delete(uid);
       for (const dep of this.dependents.get(uid) ?? []) this.queue.add(dep);
@@ -308,6 +321,7 @@ export class GarbageCollector implements Disposable {
 /** Empties Terminating namespaces, then removes them. */
 export class NamespaceController implements Disposable {
   private queue: WorkQueue<string>;
+  private terminating = new Set<string>();
   private readonly log: (line: string) => void;
 
   constructor(
@@ -321,7 +335,15 @@ export class NamespaceController implements Disposable {
       (name, e) => this.log(`namespace controller: ${name}: ${(e as Error).message}`),
       opts.namespaceRetryMs ?? 100,
     );
-    registry.onNamespaceTerminating = (name) => this.queue.add(name);
+    registry.onNamespaceTerminating = (name) => {
+      this.terminating.add(name);
+      this.queue.add(name);
+    };
+  }
+
+  /** Re-checks a terminating namespace right away, e.g. when an object in it was deleted. */
+  kick(namespace: string): void {
+    if (this.terminating.has(namespace)) this.queue.add(namespace);
   }
 
   /** Picks up namespaces left Terminating by an earlier run. */
@@ -338,10 +360,16 @@ export class NamespaceController implements Disposable {
     try {
       ns = await this.store.get(NAMESPACE_RES, undefined, name);
     } catch (e) {
-      if (isNotFound(e)) return 'done';
+      if (isNotFound(e)) {
+        this.terminating.delete(name);
+        return 'done';
+      }
       throw e;
     }
-    if (!ns.metadata.deletionTimestamp && ns.status?.phase !== 'Terminating') return 'done';
+    if (!ns.metadata.deletionTimestamp && ns.status?.phase !== 'Terminating') {
+      this.terminating.delete(name);
+      return 'done';
+    }
     let remaining = 0;
     for (const res of RESOURCES) {
       if (!res.namespaced) continue;
@@ -380,6 +408,7 @@ export class NamespaceController implements Disposable {
     } catch (e) {
       if (!isNotFound(e) && !isConflict(e)) throw e;
     }
+    this.terminating.delete(name);
     return 'done';
   }
 

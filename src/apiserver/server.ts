@@ -99,6 +99,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
 
   const gc = new GarbageCollector(opts.store, registry, { log });
   const nsController = new NamespaceController(opts.store, registry, { log });
+  gc.onObjectDeleted = (res, obj) => {
+    if (res.namespaced && obj.metadata.namespace) nsController.kick(obj.metadata.namespace);
+  };
   let disposed = false;
   const dispose = async () => {
     if (disposed) return;
