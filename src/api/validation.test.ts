@@ -322,6 +322,27 @@ describe('Pod', () => {
     expect(fields(validateUpdate(R('pods'), old, renamed))).toEqual(['FieldValueInvalid metadata.name']);
   });
 
+  it('rejects a host port claimed twice in one pod', () => {
+    const p = makePod((sp) => {
+      sp.containers[0].ports[0].hostPort = 8080;
+      sp.containers.push({
+        name: 'd',
+        image: 'x',
+        ports: [
+          { containerPort: 81, hostPort: 8080 },
+          { containerPort: 82, hostPort: 8080, protocol: 'UDP' },
+        ],
+      });
+    });
+    expect(check('pods', p)).toEqual([
+      {
+        reason: 'FieldValueDuplicate',
+        field: 'spec.containers[1].ports[0].hostPort',
+        message: 'Duplicate value: "TCP//8080"',
+      },
+    ]);
+  });
+
   it('validates status IPs', () => {
     const p = makePod(() => {});
     p.status = { phase: 'Running', podIP: '10.244.1.5', podIPs: [{ ip: '10.244.1.6' }] };

@@ -427,6 +427,20 @@ function validatePodSpec(c: Causes, p: string, spec: unknown, requireImage = tru
     names.add(ct.name);
     validateContainer(c, cp, ct, spec, volumes, portNames, requireImage, false);
   });
+  // A host port (protocol, host IP, port) can be claimed once per pod, across all containers.
+  const hostPorts = new Set<string>();
+  for (const [kind, list] of [
+    ['initContainers', inits],
+    ['containers', containers],
+  ] as const)
+    list.forEach((ct, i) => {
+      arr(ct?.ports).forEach((port, j) => {
+        if (!isObj(port) || !port.hostPort) return;
+        const key = `${port.protocol ?? 'TCP'}/${port.hostIP ?? ''}/${port.hostPort}`;
+        if (hostPorts.has(key)) c.duplicate(`${p}.${kind}[${i}].ports[${j}].hostPort`, key);
+        hostPorts.add(key);
+      });
+    });
   if (spec.restartPolicy !== undefined && !RESTART_POLICIES.includes(spec.restartPolicy))
     c.notSupported(`${p}.restartPolicy`, spec.restartPolicy, RESTART_POLICIES);
   if (spec.dnsPolicy !== undefined && !DNS_POLICIES.includes(spec.dnsPolicy))
