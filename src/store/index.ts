@@ -9,6 +9,7 @@ import type { ObjectStore } from './types.ts';
 
 export type * from './types.ts';
 export { objectKey, resourcePrefix, rfc3339, KubeStore } from './store.ts';
+export { startEtcd, type EtcdServer } from './etcd-server.ts';
 
 /** Tuning shared by every backend. */
 export interface StoreTuning {
