@@ -76,6 +76,9 @@ describe('authentication and limits', () => {
     expect(bad.body.reason).toBe('BadRequest');
     expect((await ts.req('POST', `${PODS}/x`, { body: makePod('x') })).status).toBe(405);
     expect((await ts.req('GET', '/api/v1/widgets')).status).toBe(404);
+    // A namespaced object needs its namespace in the path.
+    expect((await ts.req('GET', '/api/v1/pods/x')).status).toBe(404);
+    expect((await ts.req('GET', '/api/v1/namespaces/default/pods/x/log')).status).toBe(404);
     expect((await ts.req('GET', '/apis/nope.io/v1')).status).toBe(404);
   });
 });
@@ -611,6 +614,34 @@ describe('deletion', () => {
     });
     expect(r.status).toBe(201);
     await eventually(async () => !(await exists(`${PODS}/dangling`)), 5000, 'dangling pod gone');
+  });
+
+  it('with two owners, losing one only drops that ownerReference', async () => {
+    const mk = async (name: string) =>
+      (
+        await ts.req('POST', '/api/v1/namespaces/default/configmaps', {
+          body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name } },
+        })
+      ).body;
+    const a = await mk('owner-a');
+    const b = await mk('owner-b');
+    const ref = (o: any) => ({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      name: o.metadata.name,
+      uid: o.metadata.uid,
+    });
+    await ts.req('POST', PODS, {
+      body: makePod('two-owners', (p) => (p.metadata.ownerReferences = [ref(a), ref(b)])),
+    });
+    await ts.req('DELETE', '/api/v1/namespaces/default/configmaps/owner-a');
+    const refs = await eventually(async () => {
+      const p = (await ts.req('GET', `${PODS}/two-owners`)).body;
+      return p.metadata.ownerReferences?.length === 1 ? p.metadata.ownerReferences : undefined;
+    });
+    expect(refs[0].name).toBe('owner-b');
+    await ts.req('DELETE', '/api/v1/namespaces/default/configmaps/owner-b');
+    await eventually(async () => !(await exists(`${PODS}/two-owners`)), 5000, 'pod gone with its last owner');
   });
 
   it('honours preconditions and deletes collections by selector', async () => {
