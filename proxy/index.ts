@@ -28,6 +28,7 @@ export * from './model/index.ts';
 export { NftablesProxier, type NftablesProxierOptions } from './nftables/proxier.ts';
 export { NFT_TABLE, type NftablesRenderOptions, renderNftables } from './nftables/render.ts';
 export { ExecNftRunner, FakeNftRunner, type NftRunner } from './nftables/runner.ts';
+export { type EventHandler, ProxyServer, type ProxyServerOptions } from './server.ts';
 export { syntheticState } from './testing/synthetic.ts';
 export { IptablesRuleset } from './trace/iptables-ruleset.ts';
 export { traceIptables } from './trace/iptables-trace.ts';
