@@ -9,6 +9,7 @@ import type { ApiClient } from '../client/rest.ts';
 import { type Disposable, DisposableStore } from '../util/disposable.ts';
 import type { Controller, ControllerOptions } from './base.ts';
 import { DeploymentController } from './deployment.ts';
+import { EndpointSliceController } from './endpointslice.ts';
 import { ReplicaSetController } from './replicaset.ts';
 
 export { R, recordEvent, type Controller, type ControllerOptions } from './base.ts';
@@ -20,6 +21,13 @@ export {
   type RolloutUndoResult,
 } from './deployment.ts';
 export * from './deployutil.ts';
+export {
+  EndpointSliceController,
+  type EndpointSliceControllerOptions,
+  ENDPOINTSLICE_CONTROLLER_NAME,
+  sliceLabels,
+} from './endpointslice.ts';
+export * from './slices.ts';
 export * from './podutil.ts';
 
 /** Options of the controller manager. */
@@ -58,7 +66,11 @@ export async function startControllerManager(o: ControllerManagerOptions): Promi
   const d = new DisposableStore();
   const informers = o.informers ?? d.add(InformerFactory.forClient(o.client));
   const base: ControllerOptions = { client: o.client, informers, clock: o.clock, log: o.log };
-  const all: Controller[] = [new ReplicaSetController(base), new DeploymentController(base)];
+  const all: Controller[] = [
+    new ReplicaSetController(base),
+    new DeploymentController(base),
+    new EndpointSliceController({ ...base, batchMs: o.endpointsBatchMs }),
+  ];
   const run = all.filter((c) => !o.disable?.includes(c.name));
   try {
     for (const c of run) d.add(await c.start());
