@@ -15,7 +15,7 @@
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { type Kernel, realKernel } from '../src/kernel/index.ts';
+import { type Kernel, type RealIp, realKernel } from '../src/kernel/index.ts';
 import { sameNs } from '../src/kernel/netns.ts';
 import type { Disposable } from '../src/util/disposable.ts';
 import { makePlugins, pluginNameOf } from './plugins/index.ts';
@@ -111,7 +111,12 @@ export async function handleRequest(
 /** Starts the service on a unix socket; dispose to stop it and remove the socket. */
 export async function startCniService(opts: CniServiceOptions = {}): Promise<Disposable> {
   const socketPath = opts.socketPath ?? DEFAULT_CNI_SOCKET;
-  const plugins = opts.plugins ?? makePlugins({ kernel: opts.kernel ?? realKernel() });
+  // The runtime's namespace (ours, or a client's /proc/PID/ns/net) is used on every call: its ip
+  // work goes through a resident ip process. Pod namespaces get one process per batch.
+  const kernel =
+    opts.kernel ??
+    realKernel(undefined, { persistentIp: (ns) => ns === undefined || /^\/proc\/\d+\/ns\/net$/.test(ns) });
+  const plugins = opts.plugins ?? makePlugins({ kernel });
   mkdirSync(dirname(socketPath), { recursive: true });
   rmSync(socketPath, { force: true });
   const sockets = new Set<Socket>();
@@ -162,6 +167,7 @@ export async function startCniService(opts: CniServiceOptions = {}): Promise<Dis
         for (const s of sockets) s.destroy();
       });
       rmSync(socketPath, { force: true });
+      if (!opts.kernel) (kernel.ip as RealIp).dispose();
     },
   };
 }

@@ -11,8 +11,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Kernel } from '../../src/kernel/index.ts';
-import { IpBatchError, type IpOp } from '../../src/kernel/ip.ts';
-import type { NsRef } from '../../src/kernel/netns.ts';
+import { IpBatchError, type IpOp, type LinkInfo } from '../../src/kernel/ip.ts';
 import type { Delegate } from '../delegate.ts';
 import {
   type Cidr,
@@ -157,8 +156,7 @@ export function bridgePlugin({ kernel, delegate }: BridgeDeps): CniPlugin {
   }
 
   /** Host-side ops: bridge (if missing), gateway addresses, the port. */
-  async function hostOps(cfg: BridgeConfig, host: NsRef, veth: string, addrs: Addr[]): Promise<IpOp[]> {
-    const br = await ip.link(host, cfg.bridge);
+  function hostOps(cfg: BridgeConfig, br: LinkInfo | undefined, veth: string, addrs: Addr[]): IpOp[] {
     if (br && br.kind !== 'bridge')
       throw new CniError(CniCode.InvalidConfig, `bridge: ${cfg.bridge} already exists but is not a bridge`);
     const ops: IpOp[] = [];
@@ -265,9 +263,13 @@ export function bridgePlugin({ kernel, delegate }: BridgeDeps): CniPlugin {
             ...(r.advmss ? { advmss: r.advmss } : {}),
           });
         }
-        try {
-          await ip.apply(a.netns, cops);
-        } catch (e) {
+        // The container batch and the bridge lookup run at the same time; the host batch needs both.
+        const [contRes, br0] = await Promise.allSettled([
+          ip.apply(a.netns, cops),
+          ip.link(a.host.ns, cfg.bridge),
+        ]);
+        if (contRes.status === 'rejected') {
+          const e = contRes.reason;
           if (e instanceof IpBatchError && e.line?.startsWith('link add') && e.exists)
             throw new CniError(
               CniCode.KernelFailure,
@@ -277,9 +279,14 @@ export function bridgePlugin({ kernel, delegate }: BridgeDeps): CniPlugin {
           throw e;
         }
         created = true;
-        // Host side, one process. Two ADDs may race to create the bridge: the loser retries.
+        if (br0.status === 'rejected') throw br0.reason;
+        // Host side, one batch. Two ADDs may race to create the bridge: the loser looks again.
+        let br = br0.value;
+        let bridgeMac = br?.mac;
         for (let attempt = 0; ; attempt++) {
-          const hops = await hostOps(cfg, a.host.ns, veth, addrs);
+          const hops = hostOps(cfg, br, veth, addrs);
+          const add = hops.find((o) => o.op === 'link-add');
+          if (add?.op === 'link-add') bridgeMac = add.mac;
           try {
             await ip.apply(a.host.ns, hops);
             break;
@@ -287,6 +294,8 @@ export function bridgePlugin({ kernel, delegate }: BridgeDeps): CniPlugin {
             const lost =
               e instanceof IpBatchError && e.exists && e.line?.startsWith(`link add ${cfg.bridge} `);
             if (!lost || attempt >= 2) throw e;
+            br = await ip.link(a.host.ns, cfg.bridge);
+            bridgeMac = br?.mac;
           }
         }
         if (cfg.isGateway) {
@@ -303,9 +312,8 @@ export function bridgePlugin({ kernel, delegate }: BridgeDeps): CniPlugin {
                 noflush: true,
               });
         }
-        const br = await ip.link(a.host.ns, cfg.bridge);
         const interfaces: CniInterface[] = [
-          { name: cfg.bridge, mac: br?.mac },
+          { name: cfg.bridge, mac: bridgeMac },
           { name: veth, mac: vethMac },
           { name: a.ifname, mac: contMac, sandbox: a.netns },
         ];

@@ -11,6 +11,7 @@ import { FakeSysctl, RealSysctl, type Sysctl } from './sysctl.ts';
 
 export * from './exec.ts';
 export * from './ip.ts';
+export * from './ip-session.ts';
 export * from './iptables.ts';
 export * from './netns.ts';
 export * from './sysctl.ts';
@@ -25,11 +26,17 @@ export interface Kernel {
   iptables(ns: NsRef, family?: 4 | 6): IptablesRunner;
 }
 
-/** The real kernel, running programs through `exec`. */
-export function realKernel(exec: Exec = realExec): Kernel {
+/** Options of the real kernel. */
+export interface RealKernelOptions {
+  /** Namespaces whose `ip` work goes through a resident ip process (see IpSession). */
+  persistentIp?: (ns: NsRef) => boolean;
+}
+
+/** The real kernel, running programs through `exec`. Dispose `ip` (RealIp) to stop resident processes. */
+export function realKernel(exec: Exec = realExec, opts: RealKernelOptions = {}): Kernel {
   return {
     exec,
-    ip: new RealIp(exec),
+    ip: new RealIp(exec, { persistentFor: opts.persistentIp }),
     netns: new RealNetns(exec),
     sysctl: new RealSysctl(exec),
     iptables: (ns, family = 4) => new RealIptables(exec, ns, family),

@@ -10,6 +10,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import { ExecError, type Exec } from './exec.ts';
+import { IpSession, sessionError } from './ip-session.ts';
 import { type NsRef, nsCommand, nsName } from './netns.ts';
 
 /** Attributes shared by link creation and `link set`. */
@@ -209,13 +210,50 @@ export function parseRoutesJson(text: string, family: 'inet' | 'inet6'): RouteIn
   }));
 }
 
+/** Options of the real implementation. */
+export interface RealIpOptions {
+  /**
+   * Namespaces served by a resident `ip -batch` process (IpSession) instead of one process per
+   * call; for the namespaces a long-running caller uses again and again (the node's own).
+   */
+  persistentFor?: (ns: NsRef) => boolean;
+}
+
 /** The real implementation over iproute2. */
 export class RealIp implements Ip {
-  constructor(private readonly exec: Exec) {}
+  private readonly sessions = new Map<string, IpSession>();
+
+  constructor(
+    private readonly exec: Exec,
+    private readonly opts: RealIpOptions = {},
+  ) {}
+
+  private session(ns: NsRef): IpSession | undefined {
+    if (!this.opts.persistentFor?.(ns)) return undefined;
+    const key = ns ?? '';
+    let s = this.sessions.get(key);
+    if (!s) {
+      s = new IpSession(ns);
+      this.sessions.set(key, s);
+    }
+    return s;
+  }
+
+  /** Stops the resident ip processes. */
+  dispose(): void {
+    for (const s of this.sessions.values()) s.dispose();
+    this.sessions.clear();
+  }
 
   async apply(ns: NsRef, ops: IpOp[]): Promise<void> {
     if (ops.length === 0) return;
     const lines = ops.map(renderIpOp);
+    const sess = this.session(ns);
+    if (sess) {
+      const r = await sess.run(lines, () => false);
+      if (r.error) throw sessionError(ns, r.error);
+      return;
+    }
     const [cmd, args] = nsCommand(ns, 'ip', ['-batch', '-']);
     const r = await this.exec.run(cmd, args, { input: lines.join('\n') + '\n', allowFail: true });
     if (r.code !== 0) {
@@ -246,6 +284,11 @@ export class RealIp implements Ip {
   }
 
   async link(ns: NsRef, name: string): Promise<LinkInfo | undefined> {
+    const sess = this.session(ns);
+    if (sess) {
+      const r = await sess.run([`addr show dev ${name}`], () => true);
+      return r.answers[0] === undefined ? undefined : parseLinksJson(r.answers[0])[0];
+    }
     const [cmd, argv] = nsCommand(ns, 'ip', ['-j', '-d', 'addr', 'show', 'dev', name]);
     const r = await this.exec.run(cmd, argv, { allowFail: true });
     if (r.code !== 0) {

@@ -13,6 +13,7 @@ import {
   linkNames,
   type Mode,
   ours,
+  sh,
   tcpFetch,
   tcpServer,
 } from './harness.ts';
@@ -310,5 +311,5 @@ describe.skipIf(!isRoot).each<[Mode, number]>([
 
 function sh_lo_down(ns: string): void {
   // Lab namespaces start with lo up; loopback must bring it up itself.
-  require('node:child_process').execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'down']);
+  sh('ip', ['-n', ns, 'link', 'set', 'lo', 'down']);
 }
