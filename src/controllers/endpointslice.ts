@@ -181,8 +181,8 @@ export class EndpointSliceController implements Controller {
   }
 
   private noteWrite(key: string, name: string, rv: string): void {
-    let w = this.written.get(key);
-    if (!w) this.written.set(key, (w = new Map()));
+    const w = this.written.get(key) ?? new Map<string, string>();
+    this.written.set(key, w);
     w.set(name, rv);
   }
 

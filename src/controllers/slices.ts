@@ -215,8 +215,8 @@ export function buildEndpointSubsets(svc: Service, pods: readonly Pod[]): Endpoi
     };
     if (pod.spec?.nodeName) addr.nodeName = pod.spec.nodeName;
     if (pod.spec?.hostname && pod.spec.subdomain === svc.metadata.name) addr.hostname = pod.spec.hostname;
-    if (publish || isPodReady(pod)) (g.addresses ??= []).push(addr);
-    else (g.notReadyAddresses ??= []).push(addr);
+    if (publish || isPodReady(pod)) g.addresses = [...(g.addresses ?? []), addr];
+    else g.notReadyAddresses = [...(g.notReadyAddresses ?? []), addr];
   }
   const out: EndpointSubset[] = [];
   for (const key of [...groups.keys()].sort()) {

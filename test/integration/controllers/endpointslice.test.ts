@@ -75,7 +75,7 @@ describe('EndpointSlice controller', () => {
       });
       expect(s.addressType).toBe('IPv4');
     }
-    const by = Object.fromEntries(slices.map((s) => [s.ports![0]!.port, s]));
+    const by: Record<number, EndpointSlice> = Object.fromEntries(slices.map((s) => [s.ports![0]!.port, s]));
     expect(by[8080]!.endpoints.map((e) => e.targetRef?.name).sort()).toEqual(['api-a', 'api-b']);
     expect(by[9090]!.endpoints.map((e) => e.targetRef?.name)).toEqual(['api-c']);
     expect(by[8080]!.ports).toEqual([{ name: 'web', port: 8080, protocol: 'TCP' }]);
