@@ -415,6 +415,10 @@ describe('list and watch', () => {
     );
     expect(page2.body.items).toHaveLength(1);
     expect((await ts.req('GET', '/api/v1/pods?labelSelector=%3D%3D')).status).toBe(400);
+    expect((await ts.req('GET', '/api/v1/pods?fieldSelector=spec.color%3Dred')).status).toBe(400);
+    expect((await ts.req('GET', '/api/v1/pods?limit=-1')).status).toBe(400);
+    expect((await ts.req('GET', '/api/v1/pods?resourceVersionMatch=Exact')).status).toBe(400);
+    expect((await ts.req('GET', '/api/v1/pods?resourceVersion=abc')).status).toBe(400);
   });
 
   it('streams ADDED, MODIFIED, DELETED in order, filtered by selectors', async () => {
