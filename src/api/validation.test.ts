@@ -131,12 +131,14 @@ describe('Service', () => {
       sp.ports = [
         { port: 80, targetPort: 'http_x' },
         { port: 81, name: 'b', targetPort: 70000 },
+        { port: 82, name: 'c', targetPort: '8080' },
       ];
     });
     expect(fields(check('svc', s))).toEqual([
       'FieldValueRequired spec.ports[0].name',
       'FieldValueInvalid spec.ports[0].targetPort',
       'FieldValueInvalid spec.ports[1].targetPort',
+      'FieldValueInvalid spec.ports[2].targetPort',
     ]);
   });
 

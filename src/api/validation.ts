@@ -106,12 +106,14 @@ function checkPortNumber(c: Causes, field: string, v: unknown): void {
 }
 
 /** A port that is a number 1–65535 or an IANA service name (targetPort, probe ports). */
+/**
+ * An IntOrString port: a number 1–65535 or an IANA service name. As upstream, a quoted number
+ * ("8080") is a string and so must be a name: it is rejected rather than silently converted.
+ */
 function checkPortNumOrName(c: Causes, field: string, v: unknown): void {
   if (typeof v === 'number') checkPortNumber(c, field, v);
-  else if (typeof v === 'string') {
-    if (/^\d+$/.test(v)) checkPortNumber(c, field, Number(v));
-    else c.each(field, v, ianaSvcNameErrors(v));
-  } else c.required(field);
+  else if (typeof v === 'string') c.each(field, v, ianaSvcNameErrors(v));
+  else c.required(field);
 }
 
 function checkProtocol(c: Causes, field: string, v: unknown): void {
@@ -227,7 +229,7 @@ function validateHandler(c: Causes, p: string, h: Obj, container: Obj): void {
     if (!isObj(h[k])) continue;
     const port = h[k].port;
     checkPortNumOrName(c, `${p}.${k}.port`, port);
-    if (typeof port === 'string' && !/^\d+$/.test(port) && !namedPorts.has(port))
+    if (typeof port === 'string' && ianaSvcNameErrors(port).length === 0 && !namedPorts.has(port))
       c.invalid(`${p}.${k}.port`, port, 'must contain the name of a port of this container');
   }
   if (isObj(h.httpGet) && h.httpGet.scheme !== undefined && !['HTTP', 'HTTPS'].includes(h.httpGet.scheme))
