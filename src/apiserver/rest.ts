@@ -262,6 +262,9 @@ export class RestHandler {
         getOnly();
         return sendJson(out, 200, apiGroupList());
       }
+      if (second === 'authorization.k8s.io' && third === 'v1' && rest.length === 1) {
+        return this.accessReview(rest[0]!, method, req, out, url);
+      }
       if (third === undefined) {
         getOnly();
         const doc = apiGroupDoc(second);
@@ -271,6 +274,49 @@ export class RestHandler {
       return this.serveGroupVersion(second, third, rest, method, req, out, url);
     }
     throw notFoundPath();
+  }
+
+  /**
+   * `kubectl auth can-i`: there is one user (the token holder) and it may do everything, so
+   * self access reviews are always allowed. Not listed in discovery (no stored resource).
+   */
+  private async accessReview(
+    kind: string,
+    method: string,
+    req: IncomingMessage,
+    out: ServerResponse,
+    url: URL,
+  ) {
+    const kinds: Record<string, string> = {
+      selfsubjectaccessreviews: 'SelfSubjectAccessReview',
+      selfsubjectrulesreviews: 'SelfSubjectRulesReview',
+    };
+    if (!kinds[kind]) throw notFoundPath();
+    if (method !== 'POST') throw methodNotAllowed(method, url.pathname);
+    // kubectl sends these as protobuf; the answer does not depend on the question, so a protobuf
+    // body is read and not decoded (the JSON reply is understood by every client).
+    let body: any = {};
+    if (contentType(req) === 'application/vnd.kubernetes.protobuf') await readBody(req);
+    else body = await readObjectBody(req);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw errors.badRequest(`the request body must be a ${kinds[kind]} object`);
+    }
+    const reason = 'podnet has a single administrator: the bearer token in the kubeconfig';
+    const status =
+      kind === 'selfsubjectaccessreviews'
+        ? { allowed: true, reason }
+        : {
+            resourceRules: [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }],
+            nonResourceRules: [{ verbs: ['*'], nonResourceURLs: ['*'] }],
+            incomplete: false,
+          };
+    sendJson(out, 201, {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: kinds[kind],
+      metadata: { creationTimestamp: null },
+      spec: body.spec ?? {},
+      status,
+    });
   }
 
   private rootPaths(): string[] {

@@ -214,6 +214,10 @@ function smoke(label: string, kubectl: string, o: { aggregatedDiscovery?: boolea
       expect((await ts.req('GET', '/api/v1/namespaces/default/pods/web-b')).status).toBe(200);
     });
 
+    it('auth can-i answers yes for the single administrator', async () => {
+      expect((await ok(['auth', 'can-i', 'create', 'pods', '-n', 'kube-system'])).trim()).toBe('yes');
+    });
+
     it('reports a server error as kubectl does (404 for a missing object)', async () => {
       const r = await run(['get', 'deploy', 'nope']);
       expect(r.code).not.toBe(0);
