@@ -10,13 +10,14 @@
  *              each CNI_* environment variable; the client half-closes after stdin.
  *   response = "<exit code>\n" stdout
  * The client's PID tells us its network namespace: host-side links go into the namespace the
- * runtime called the plugin from (`/proc/<pid>/ns/net`), as they would with a forked plugin.
+ * runtime called the plugin from (`/proc/<pid>/ns/net`, or its name under /run/netns), as they
+ * would with a forked plugin.
  */
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { type Kernel, type RealIp, realKernel } from '../src/kernel/index.ts';
-import { sameNs } from '../src/kernel/netns.ts';
+import { NETNS_RUN_DIR, sameNs } from '../src/kernel/netns.ts';
 import type { Disposable } from '../src/util/disposable.ts';
 import { makePlugins, pluginNameOf } from './plugins/index.ts';
 import { type CniPlugin, type HostContext, pluginMain } from './skel.ts';
@@ -77,17 +78,63 @@ export function encodeRequest(req: CniRequest): Buffer {
   return Buffer.concat([Buffer.from(fields.map((f) => `${f}\0`).join('') + '\0'), Buffer.from(req.stdin)]);
 }
 
-/** Where the runtime that called the client runs. */
-function hostOf(pid: number | undefined): HostContext {
-  if (!pid || pid === process.pid) return { ns: undefined, pid: process.pid };
-  const path = `/proc/${pid}/ns/net`;
-  return { ns: sameNs(undefined, path) ? undefined : path, pid };
+/**
+ * Where the runtime that called the client runs. A namespace with a name under /run/netns (a node
+ * namespace of the emulated cluster) is referred to by that name, so that every call from it shares
+ * one resident ip process; any other foreign namespace by the client's /proc path.
+ */
+export class HostResolver {
+  /** Named namespaces seen as a runtime's namespace: these get a resident ip process. */
+  readonly hostNamespaces = new Set<string>();
+  private readonly byInode = new Map<string, string>();
+
+  resolve(pid: number | undefined): HostContext {
+    if (!pid || pid === process.pid) return { ns: undefined, pid: process.pid };
+    const path = `/proc/${pid}/ns/net`;
+    let key: string;
+    try {
+      const st = statSync(path);
+      key = `${st.dev}:${st.ino}`;
+    } catch {
+      return { ns: path, pid };
+    }
+    if (sameNs(undefined, path)) return { ns: undefined, pid };
+    let name = this.byInode.get(key);
+    if (name === undefined || !sameNs(name, path)) {
+      name = undefined;
+      this.byInode.delete(key);
+      for (const n of safeReaddir(NETNS_RUN_DIR)) {
+        try {
+          const st = statSync(`${NETNS_RUN_DIR}/${n}`);
+          if (`${st.dev}:${st.ino}` === key) {
+            name = n;
+            break;
+          }
+        } catch {
+          // vanished
+        }
+      }
+      if (name !== undefined) this.byInode.set(key, name);
+    }
+    if (name === undefined) return { ns: path, pid };
+    this.hostNamespaces.add(name);
+    return { ns: name, pid };
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }
 
 /** Runs one request against the plugin set; returns exit code and stdout. */
 export async function handleRequest(
   plugins: Record<string, CniPlugin>,
   req: CniRequest,
+  hosts: HostResolver = new HostResolver(),
 ): Promise<{ code: number; stdout: string }> {
   const name = pluginNameOf(req.plugin);
   const plugin = name ? plugins[name] : undefined;
@@ -103,7 +150,7 @@ export async function handleRequest(
     env: req.env,
     stdin: req.stdin,
     stdout: (s) => (stdout += s),
-    host: hostOf(req.pid),
+    host: hosts.resolve(req.pid),
   });
   return { code, stdout };
 }
@@ -111,11 +158,12 @@ export async function handleRequest(
 /** Starts the service on a unix socket; dispose to stop it and remove the socket. */
 export async function startCniService(opts: CniServiceOptions = {}): Promise<Disposable> {
   const socketPath = opts.socketPath ?? DEFAULT_CNI_SOCKET;
-  // The runtime's namespace (ours, or a client's /proc/PID/ns/net) is used on every call: its ip
-  // work goes through a resident ip process. Pod namespaces get one process per batch.
+  // A runtime's namespace (ours, or a named one a client called from) is used on every call: its ip
+  // work goes through a resident ip process. Pod namespaces get one ip process per batch.
+  const hosts = new HostResolver();
   const kernel =
     opts.kernel ??
-    realKernel(undefined, { persistentIp: (ns) => ns === undefined || /^\/proc\/\d+\/ns\/net$/.test(ns) });
+    realKernel(undefined, { persistentIp: (ns) => ns === undefined || hosts.hostNamespaces.has(ns) });
   const plugins = opts.plugins ?? makePlugins({ kernel });
   mkdirSync(dirname(socketPath), { recursive: true });
   rmSync(socketPath, { force: true });
@@ -132,7 +180,7 @@ export async function startCniService(opts: CniServiceOptions = {}): Promise<Dis
       let req: CniRequest | undefined;
       try {
         req = decodeRequest(Buffer.concat(chunks));
-        res = await handleRequest(plugins, req);
+        res = await handleRequest(plugins, req, hosts);
       } catch (e) {
         const err = new CniError(
           CniCode.DecodingFailure,
