@@ -1,6 +1,7 @@
 // Address plan: proxy/testing/fixtures.ts (node-1 192.168.0.2, pods 10.244.0.0/16, services 10.96.0.0/12).
 import { describe, expect, it } from 'vitest';
-import { runBackendConformance } from '../conformance/suite.ts';
+import { CONFORMANCE_CONFIG, runBackendConformance } from '../conformance/suite.ts';
+import { ep, makeService, makeSlice } from '../testing/builders.ts';
 import { NftablesProxier } from './proxier.ts';
 import { FakeNftRunner } from './runner.ts';
 
@@ -19,5 +20,49 @@ describe('FakeNftRunner', () => {
 
   it('refuses deleting a table that does not exist', async () => {
     await expect(new FakeNftRunner().run('delete table ip nope\n')).rejects.toThrow(/No such file/);
+  });
+});
+
+describe('NftablesProxier partial syncs', () => {
+  const web = makeService('ns1', 'web', (s) => (s.spec.sessionAffinity = 'ClientIP'));
+  const other = makeService('ns1', 'other', (s) => (s.spec.clusterIP = '10.96.0.99'));
+  const slice = (svc: string, ips: string[]) =>
+    makeSlice('ns1', svc, `${svc}-a`, (s) => (s.endpoints = ips.map((ip) => ep(ip))));
+
+  it('rewrites only changed services and deletes their stale chains and sets', async () => {
+    const runner = new FakeNftRunner();
+    const p = new NftablesProxier({ runner, ...CONFORMANCE_CONFIG });
+    p.onServiceUpdate(undefined, web);
+    p.onServiceUpdate(undefined, other);
+    p.onEndpointSliceUpdate(slice('web', ['10.244.1.1', '10.244.1.2']), false);
+    p.onEndpointSliceUpdate(slice('other', ['10.244.1.3']), false);
+    expect((await p.sync()).fullSync).toBe(true);
+    p.onEndpointSliceUpdate(slice('web', ['10.244.1.2']), false);
+    const partial = await p.sync();
+    expect(partial.fullSync).toBe(false);
+    expect(partial.tx).not.toMatch(/(chain|rule) ip kube-proxy \S*ns1\/other/);
+    expect(partial.tx).toMatch(/add rule ip kube-proxy \S*ns1\/web/);
+    expect(partial.tx).not.toContain('delete table');
+    expect(partial.deleted).toHaveLength(2);
+    expect(partial.deleted.some((d) => d.startsWith('endpoint-') && d.endsWith('__10.244.1.1/8080'))).toBe(
+      true,
+    );
+    expect(partial.deleted.some((d) => d.startsWith('affinity-'))).toBe(true);
+    const t = runner.ruleset.table('ip', 'kube-proxy')!;
+    const live = [...t.chains.keys()].filter((c) => c.includes('/'));
+    expect(new Set(live)).toEqual(partial.activeChains);
+  });
+
+  it('falls back to a full replace after a failed transaction', async () => {
+    const runner = new FakeNftRunner();
+    const p = new NftablesProxier({ runner, ...CONFORMANCE_CONFIG });
+    p.onServiceUpdate(undefined, web);
+    await p.sync();
+    runner.failNext = 'Error: Could not process rule';
+    p.onEndpointSliceUpdate(slice('web', ['10.244.1.1']), false);
+    await expect(p.sync()).rejects.toThrow(/Could not process/);
+    const retry = await p.sync();
+    expect(retry.fullSync).toBe(true);
+    expect(retry.tx).toContain('10.244.1.1:8080');
   });
 });

@@ -8,7 +8,7 @@ import { EndpointsChangeTracker, ProxyState, ServiceChangeTracker } from '../mod
 import type { EndpointSliceObject, ServiceObject } from '../model/types.ts';
 import { traceNftables } from '../trace/nft-trace.ts';
 import type { Packet, TraceOptions, TraceResult } from '../trace/types.ts';
-import { NFT_TABLE, type NftablesRenderOptions, renderNftables } from './render.ts';
+import { NFT_TABLE, type NftablesRenderOptions, type NftablesSync, renderNftablesSync } from './render.ts';
 import type { NftRunner } from './runner.ts';
 
 /** Options for NftablesProxier. */
@@ -25,6 +25,10 @@ export class NftablesProxier implements ProxyBackend {
   readonly state = new ProxyState();
   private readonly services = new ServiceChangeTracker();
   private readonly endpoints: EndpointsChangeTracker;
+  private needFullSync = true;
+  private pendingUpdated = new Set<string>();
+  private lastChains = new Set<string>();
+  private lastSets = new Set<string>();
 
   constructor(private readonly opts: NftablesProxierOptions) {
     this.endpoints = new EndpointsChangeTracker(opts.nodeName);
@@ -38,12 +42,37 @@ export class NftablesProxier implements ProxyBackend {
     return this.endpoints.endpointSliceUpdate(slice, removed);
   }
 
-  /** Folds pending changes in and replaces the table. Returns the transaction applied. */
-  async sync(): Promise<string> {
-    this.state.apply(this.services, this.endpoints);
-    const tx = renderNftables(this.state, this.opts);
-    await this.opts.runner.run(tx);
-    return tx;
+  /** Forces the next sync to replace the whole table. */
+  requestFullSync(): void {
+    this.needFullSync = true;
+  }
+
+  /**
+   * Folds pending changes in and applies one transaction: the whole table on the first sync and
+   * after a failure (or when asked), otherwise only the changed services plus the maps.
+   */
+  async sync(): Promise<NftablesSync & { fullSync: boolean }> {
+    const { updatedServices } = this.state.apply(this.services, this.endpoints);
+    for (const s of updatedServices) this.pendingUpdated.add(s);
+    const fullSync = this.needFullSync;
+    const out = renderNftablesSync(this.state, {
+      ...this.opts,
+      fullSync,
+      updatedServices: this.pendingUpdated,
+      existingChains: this.lastChains,
+      existingSets: this.lastSets,
+    });
+    try {
+      await this.opts.runner.run(out.tx);
+    } catch (e) {
+      this.needFullSync = true;
+      throw e;
+    }
+    this.needFullSync = false;
+    this.pendingUpdated.clear();
+    this.lastChains = out.activeChains;
+    this.lastSets = out.activeSets;
+    return { ...out, fullSync };
   }
 
   async trace(pkt: Packet, opts: Partial<TraceOptions> = {}): Promise<TraceResult[]> {

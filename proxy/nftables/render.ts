@@ -49,8 +49,45 @@ interface Elem {
   verdict: string;
 }
 
+/** Options for a sync transaction (full replace or partial update). */
+export interface NftablesSyncOptions extends NftablesRenderOptions {
+  /** Full (default): replace the table whole. Partial: rewrite only `updatedServices`' chains. */
+  fullSync?: boolean;
+  /** `namespace/name` of services whose chains must be rewritten on a partial sync. */
+  updatedServices?: ReadonlySet<string>;
+  /** Service/endpoint chains and affinity sets that exist now (from the previous sync). */
+  existingChains?: Iterable<string>;
+  existingSets?: Iterable<string>;
+}
+
+/** A sync transaction and what it leaves in the table. */
+export interface NftablesSync {
+  tx: string;
+  /** Per-service chains (service-, local-, external-, firewall-, endpoint-) after this sync. */
+  activeChains: Set<string>;
+  /** Affinity sets after this sync. */
+  activeSets: Set<string>;
+  /** Stale chains and sets this transaction deletes (partial syncs). */
+  deleted: string[];
+}
+
+interface ServicePlan {
+  key: string;
+  chains: [string, string[]][];
+  sets: [string, number][];
+}
+
 /** Renders the full-replace transaction for `state`. Pure. */
 export function renderNftables(state: ProxyState, opts: NftablesRenderOptions = {}): string {
+  return renderNftablesSync(state, opts).tx;
+}
+
+/**
+ * Renders one sync transaction. Full: delete and recreate the table (atomic, nothing stale can
+ * survive). Partial: flush and refill the verdict maps, rewrite the chains of changed services,
+ * and delete their chains/sets that are no longer used — unchanged services are not touched.
+ */
+export function renderNftablesSync(state: ProxyState, opts: NftablesSyncOptions = {}): NftablesSync {
   const table = opts.table ?? NFT_TABLE;
   const mark = opts.masqueradeMark ?? '0x4000';
   const serviceIPs: Elem[] = [];
@@ -58,14 +95,16 @@ export function renderNftables(state: ProxyState, opts: NftablesRenderOptions = 
   const noEndpointServices: Elem[] = [];
   const noEndpointNodePorts: Elem[] = [];
   const firewallIPs: Elem[] = [];
-  const chains: string[] = [];
-  const sets: string[] = [];
-
+  const plans = new Map<string, ServicePlan>();
+  let current!: ServicePlan;
   const chain = (name: string, rules: string[]) => {
-    chains.push(`\tchain ${name} {\n${rules.map((r) => `\t\t${r}\n`).join('')}\t}\n`);
+    current.chains.push([name, rules]);
   };
 
   for (const svc of sortedServices(state)) {
+    const svcKey = `${svc.name.namespace}/${svc.name.name}`;
+    current = plans.get(svcKey) ?? { key: svcKey, chains: [], sets: [] };
+    plans.set(svcKey, current);
     const proto = svc.protocol.toLowerCase();
     const base = nftServiceBase(svc);
     const clusterChain = `service-${base}`;
@@ -146,14 +185,66 @@ export function renderNftables(state: ProxyState, opts: NftablesRenderOptions = 
       const b = nftEndpointBase(svc, ep);
       const rules = [`ip saddr ${ep.ip} jump mark-for-masquerade`];
       if (svc.sessionAffinity.type === 'ClientIP') {
-        sets.push(
-          `\tset affinity-${b} {\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n\t\ttimeout ${svc.sessionAffinity.timeoutSeconds}s\n\t}\n`,
-        );
+        current.sets.push([`affinity-${b}`, svc.sessionAffinity.timeoutSeconds]);
         rules.push(`update @affinity-${b} { ip saddr }`);
       }
       rules.push(`meta l4proto ${proto} dnat to ${ep.ip}:${ep.port}`);
       chain(`endpoint-${b}`, rules);
     }
+  }
+
+  const activeChains = new Set<string>();
+  const activeSets = new Set<string>();
+  for (const p of plans.values()) {
+    for (const [c] of p.chains) activeChains.add(c);
+    for (const [n] of p.sets) activeSets.add(n);
+  }
+  const setBody = (timeout: number) =>
+    `{\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n\t\ttimeout ${timeout}s\n\t}`;
+  const chainText = (name: string, rules: string[]) =>
+    `\tchain ${name} {\n${rules.map((r) => `\t\t${r}\n`).join('')}\t}\n`;
+  const maps: [string, string, Elem[]][] = [
+    ['service-ips', 'ipv4_addr . inet_proto . inet_service', serviceIPs],
+    ['service-nodeports', 'inet_proto . inet_service', serviceNodePorts],
+    ['no-endpoint-services', 'ipv4_addr . inet_proto . inet_service', noEndpointServices],
+    ['no-endpoint-nodeports', 'inet_proto . inet_service', noEndpointNodePorts],
+    ['firewall-ips', 'ipv4_addr . inet_proto . inet_service', firewallIPs],
+  ];
+
+  if (opts.fullSync === false) {
+    const lines: string[] = [];
+    for (const [name] of maps) lines.push(`flush map ip ${table} ${name}`);
+    for (const p of plans.values()) {
+      if (!opts.updatedServices?.has(p.key)) continue;
+      for (const [n, timeout] of p.sets)
+        lines.push(
+          `add set ip ${table} ${n} { type ipv4_addr; flags dynamic,timeout; timeout ${timeout}s; }`,
+        );
+      // Create every chain first (empty), so rules may reference chains written later.
+      for (const [c] of p.chains) lines.push(`add chain ip ${table} ${c}`, `flush chain ip ${table} ${c}`);
+      for (const [c, rules] of p.chains) for (const r of rules) lines.push(`add rule ip ${table} ${c} ${r}`);
+    }
+    for (const [name, , elems] of maps)
+      if (elems.length)
+        lines.push(
+          `add element ip ${table} ${name} { ${elems.map((e) => `${e.key} : ${e.verdict}`).join(', ')} }`,
+        );
+    const deleted: string[] = [];
+    // Stale chains can only belong to changed services; the maps were flushed above, so nothing
+    // references them any more. Endpoint chains go after the service chains that jumped to them.
+    const stale = [...new Set(opts.existingChains ?? [])].filter((c) => !activeChains.has(c));
+    stale.sort(
+      (a, b) => Number(a.startsWith('endpoint-')) - Number(b.startsWith('endpoint-')) || (a < b ? -1 : 1),
+    );
+    for (const c of stale) {
+      lines.push(`delete chain ip ${table} ${c}`);
+      deleted.push(c);
+    }
+    for (const n of [...new Set(opts.existingSets ?? [])].filter((x) => !activeSets.has(x)).sort()) {
+      lines.push(`delete set ip ${table} ${n}`);
+      deleted.push(n);
+    }
+    return { tx: lines.join('\n') + '\n', activeChains, activeSets, deleted };
   }
 
   const map = (name: string, type: string, elems: Elem[]) =>
@@ -162,7 +253,6 @@ export function renderNftables(state: ProxyState, opts: NftablesRenderOptions = 
         ? `\t\telements = {\n${elems.map((e) => `\t\t\t${e.key} : ${e.verdict},\n`).join('')}\t\t}\n`
         : ''
     }\t}\n`;
-
   const base = [
     `\tchain filter-prerouting {\n\t\ttype filter hook prerouting priority -110; policy accept;\n\t\tct state new jump firewall-check\n\t}\n`,
     `\tchain filter-input {\n\t\ttype filter hook input priority -110; policy accept;\n\t\tct state new jump nodeport-endpoints-check\n\t\tct state new jump service-endpoints-check\n\t}\n`,
@@ -180,8 +270,10 @@ export function renderNftables(state: ProxyState, opts: NftablesRenderOptions = 
     `\tchain reject-chain {\n\t\treject\n\t}\n`,
   ];
 
+  const sets = [...plans.values()].flatMap((p) => p.sets.map(([n, t]) => `\tset ${n} ${setBody(t)}\n`));
+  const chains = [...plans.values()].flatMap((p) => p.chains.map(([c, r]) => chainText(c, r)));
   // Sets and service chains first: map elements and base chains reference them.
-  return (
+  const tx =
     `table ip ${table}\n` +
     `delete table ip ${table}\n` +
     `table ip ${table} {\n` +
@@ -194,6 +286,6 @@ export function renderNftables(state: ProxyState, opts: NftablesRenderOptions = 
     map('no-endpoint-services', 'ipv4_addr . inet_proto . inet_service', noEndpointServices) +
     map('no-endpoint-nodeports', 'inet_proto . inet_service', noEndpointNodePorts) +
     map('firewall-ips', 'ipv4_addr . inet_proto . inet_service', firewallIPs) +
-    `}\n`
-  );
+    `}\n`;
+  return { tx, activeChains, activeSets, deleted: [] };
 }

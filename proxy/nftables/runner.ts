@@ -58,9 +58,6 @@ export class FakeNftRunner implements NftRunner {
   }
 
   async list(table: string): Promise<string> {
-    // The last transaction fully describes the table (whole-table replace), so replaying it
-    // on an empty ruleset yields the same state; return it as the listing.
-    if (!this.ruleset.table('ip', table)) return '';
-    return this.transactions[this.transactions.length - 1] ?? '';
+    return this.ruleset.list('ip', table);
   }
 }

@@ -206,6 +206,29 @@ export class NftRuleset {
     return this.tables.get(tableKey(family, name));
   }
 
+  /** Renders one table like `nft list table` (our own layout; the tracer and parser read it back). */
+  list(family: string, name: string): string {
+    const t = this.table(family, name);
+    if (!t) return '';
+    let out = `table ${family} ${name} {\n`;
+    for (const s of t.sets.values()) {
+      out += `\t${s.kind} ${s.name} {\n\t\ttype ${s.type}\n`;
+      if (s.flags.length) out += `\t\tflags ${s.flags.join(',')}\n`;
+      if (s.timeout) out += `\t\ttimeout ${s.timeout}s\n`;
+      if (s.elements.size)
+        out += `\t\telements = { ${[...s.elements].map(([k, v]) => (v.length ? `${k} : ${v.join(' ')}` : k)).join(',\n\t\t\t     ')} }\n`;
+      out += '\t}\n\n';
+    }
+    for (const c of t.chains.values()) {
+      out += `\tchain ${c.name} {\n`;
+      if (c.hook)
+        out += `\t\ttype ${c.hook.type} hook ${c.hook.hook} priority ${c.hook.priority}; policy ${c.hook.policy};\n`;
+      for (const r of c.rules) out += `\t\t${r.text}\n`;
+      out += '\t}\n\n';
+    }
+    return `${out.replace(/\n\n$/, '\n')}}\n`;
+  }
+
   /** Applies an `nft -f` script as one transaction; throws and changes nothing on error. */
   apply(script: string): void {
     const staged = new Map<string, NftTable>();

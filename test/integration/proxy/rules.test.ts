@@ -128,4 +128,39 @@ describe.skipIf(!isRoot)('proxy rules in the kernel', () => {
       }
     }
   });
+
+  it('nft accepts partial syncs; stale chains and sets go, the result equals a full replace', async () => {
+    const ns = await newNetns();
+    const runner = new ExecNftRunner({ netns: ns });
+    const p = new NftablesProxier({ runner, ...CONFORMANCE_CONFIG });
+    const { services, slices } = allObjects();
+    for (const s of services) p.onServiceUpdate(undefined, s);
+    for (const s of slices) p.onEndpointSliceUpdate(s, false);
+    await p.sync();
+    const cases = serviceCases();
+    const lb = cases.find((c) => c.name === 'lb')!;
+    const aff = cases.find((c) => c.name === 'affinity')!;
+    p.onServiceUpdate(lb.service, undefined);
+    for (const s of lb.slices) p.onEndpointSliceUpdate(s, true);
+    for (const s of aff.slices) p.onEndpointSliceUpdate(s, true);
+    const partial = await p.sync();
+    expect(partial.fullSync).toBe(false);
+    expect(partial.deleted.length).toBeGreaterThan(0);
+    const listed = await runner.list('kube-proxy');
+    const live = [...listed.matchAll(/^\tchain (\S+) \{/gm)].map((m) => m[1]!).filter((c) => c.includes('/'));
+    expect(new Set(live)).toEqual(partial.activeChains);
+    expect(listed).not.toContain('set affinity-');
+    p.requestFullSync();
+    const full = await p.sync();
+    expect(full.activeChains).toEqual(partial.activeChains);
+    const afterFull = await runner.list('kube-proxy');
+    for (const f of FLOW_CASES) {
+      const a = traceNftables(listed, f.packet, { localAddresses: CONFORMANCE_CONFIG.nodeIPs });
+      const b = traceNftables(afterFull, f.packet, { localAddresses: CONFORMANCE_CONFIG.nodeIPs });
+      expect(
+        a.map((r) => [r.verdict, r.dnat, r.masquerade]),
+        f.name,
+      ).toEqual(b.map((r) => [r.verdict, r.dnat, r.masquerade]));
+    }
+  });
 });
