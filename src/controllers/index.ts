@@ -11,6 +11,7 @@ import type { Controller, ControllerOptions } from './base.ts';
 import { DeploymentController } from './deployment.ts';
 import { EndpointSliceController } from './endpointslice.ts';
 import { ReplicaSetController } from './replicaset.ts';
+import { ServiceAddressController } from './serviceaddr.ts';
 
 export { R, recordEvent, type Controller, type ControllerOptions } from './base.ts';
 export { ReplicaSetController, podFromTemplate, computeReplicaSetStatus } from './replicaset.ts';
@@ -28,6 +29,8 @@ export {
   sliceLabels,
 } from './endpointslice.ts';
 export * from './slices.ts';
+export * from './allocators.ts';
+export { ServiceAddressController, type ServiceAddressControllerOptions } from './serviceaddr.ts';
 export * from './podutil.ts';
 
 /** Options of the controller manager. */
@@ -70,6 +73,7 @@ export async function startControllerManager(o: ControllerManagerOptions): Promi
     new ReplicaSetController(base),
     new DeploymentController(base),
     new EndpointSliceController({ ...base, batchMs: o.endpointsBatchMs }),
+    new ServiceAddressController({ ...base, serviceCIDR: o.serviceCIDR, lbPool: o.lbPool }),
   ];
   const run = all.filter((c) => !o.disable?.includes(c.name));
   try {
