@@ -504,11 +504,20 @@ export class RestHandler {
       if (rep.as === 'PartialObjectMetadata') return partialMetadata(obj, rep.version);
       return obj;
     };
-    const rv = q.get('resourceVersion') || undefined;
+    let rv = q.get('resourceVersion') || undefined;
+    let initialEvents: { items: KubeObject[]; resourceVersion: string } | undefined;
+    if (truthy(q.get('sendInitialEvents'))) {
+      // Streaming list ("watch-list"): the current state as ADDED events, a bookmark marking its
+      // end, then changes after exactly that revision.
+      const r = await this.ctx.store.list(res, { namespace, filter });
+      initialEvents = { items: r.items, resourceVersion: r.resourceVersion };
+      rv = r.resourceVersion;
+    }
     const w = serveWatch(this.ctx.store, res, req, out, {
       namespace,
       filter,
       resourceVersion: rv,
+      initialEvents,
       allowBookmarks: truthy(q.get('allowWatchBookmarks')),
       bookmarkIntervalMs: this.ctx.bookmarkIntervalMs,
       timeoutSeconds,

@@ -474,6 +474,31 @@ describe('list and watch', () => {
     await w.ended;
   });
 
+  it('streams the initial state then an initial-events-end bookmark for sendInitialEvents=true', async () => {
+    const w = await openWatch(
+      ts,
+      '/api/v1/namespaces/kube-public/pods?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&resourceVersion=0&allowWatchBookmarks=true',
+    );
+    try {
+      const evs = await w.waitFor(4);
+      expect(
+        evs
+          .slice(0, 3)
+          .map((e) => `${e.type} ${e.object.metadata.name}`)
+          .sort(),
+      ).toEqual(['ADDED l1', 'ADDED l2', 'ADDED l3']);
+      expect(evs[3]!.type).toBe('BOOKMARK');
+      expect(evs[3]!.object.metadata.annotations['k8s.io/initial-events-end']).toBe('true');
+      await ts.req('DELETE', '/api/v1/namespaces/kube-public/pods/l3');
+      // Periodic bookmarks (every 200 ms here) may come in between.
+      const del = await eventually(() => w.events.find((e) => e.type === 'DELETED'));
+      expect(del.object.metadata.name).toBe('l3');
+      expect(w.events.slice(4).every((e) => e.type === 'BOOKMARK' || e === del)).toBe(true);
+    } finally {
+      w.close();
+    }
+  });
+
   it('sends BOOKMARK events only to watches that allow them', async () => {
     const rv = (await ts.req('GET', PODS)).body.metadata.resourceVersion;
     const w = await openWatch(ts, `${PODS}?watch=1&resourceVersion=${rv}&allowWatchBookmarks=true`);

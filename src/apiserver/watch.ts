@@ -6,7 +6,7 @@
  * informers relist.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ResourceInfo } from '../api/resources.ts';
+import { apiVersionOf, type ResourceInfo } from '../api/resources.ts';
 import type { KubeObject } from '../api/types.ts';
 import type { ObjectStore, WatchOptions } from '../store/types.ts';
 import type { Disposable } from '../util/disposable.ts';
@@ -19,6 +19,11 @@ export const DEFAULT_WATCH_TIMEOUT_S = 1800;
 export interface HttpWatchOptions extends WatchOptions {
   /** Close the stream after this many seconds. */
   timeoutSeconds?: number;
+  /**
+   * For `sendInitialEvents=true`: objects sent as ADDED before the watch starts (at
+   * `resourceVersion`), followed by a BOOKMARK annotated `k8s.io/initial-events-end`.
+   */
+  initialEvents?: { items: KubeObject[]; resourceVersion: string };
   /** Turns a stored object into what this client asked for (Table, metadata, or as is). */
   transform: (obj: KubeObject, type: string) => unknown;
 }
@@ -57,6 +62,17 @@ export function serveWatch(
   req.on('close', finish);
   out.on('close', finish);
   try {
+    if (opts.initialEvents) {
+      for (const item of opts.initialEvents.items) send('ADDED', opts.transform(item, 'ADDED'));
+      send('BOOKMARK', {
+        apiVersion: apiVersionOf(res),
+        kind: res.kind,
+        metadata: {
+          resourceVersion: opts.initialEvents.resourceVersion,
+          annotations: { 'k8s.io/initial-events-end': 'true' },
+        },
+      });
+    }
     storeWatch = store.watch(
       res,
       {
