@@ -140,6 +140,65 @@ interface DecodedEvent {
   obj?: KubeObject;
   /** The previous state, stamped with this event's revision (what DELETED carries). */
   prevAtRev?: KubeObject;
+  /** The watch events built so far, shared by every watcher that gets the same one. */
+  added?: StoreWatchEvent;
+  modified?: StoreWatchEvent;
+  deleted?: StoreWatchEvent;
+}
+
+function addedOf(d: DecodedEvent): StoreWatchEvent {
+  if (!d.added) d.added = { type: 'ADDED', object: d.obj! };
+  return d.added;
+}
+
+function modifiedOf(d: DecodedEvent): StoreWatchEvent {
+  if (!d.modified) d.modified = { type: 'MODIFIED', object: d.obj! };
+  return d.modified;
+}
+
+function deletedOf(d: DecodedEvent): StoreWatchEvent {
+  if (!d.deleted) d.deleted = { type: 'DELETED', object: d.prevAtRev! };
+  return d.deleted;
+}
+
+/** One watcher: its pending events, delivered in order, never inside watch() or a store write. */
+class WatchState {
+  queue: StoreWatchEvent[] = [];
+  head = 0;
+  ready = false;
+  stopped = false;
+  cancel: (() => void) | undefined;
+  timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly prefix: string,
+    private readonly onEvent: (ev: StoreWatchEvent) => void,
+  ) {}
+
+  drain(): void {
+    while (this.head < this.queue.length && !this.stopped) {
+      const ev = this.queue[this.head++]!;
+      try {
+        this.onEvent(ev);
+      } catch (e) {
+        // A throwing handler would otherwise lose events silently; stop this watch loudly.
+        console.error(`store watch on ${this.prefix}: handler threw, watch stopped:`, e);
+        this.stop();
+      }
+    }
+    if (this.head >= this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.cancel?.();
+    if (this.timer) clearInterval(this.timer);
+    this.queue = [];
+    this.head = 0;
+  }
 }
 
 /**
@@ -148,6 +207,9 @@ interface DecodedEvent {
  */
 export class KubeStore implements ObjectStore {
   private readonly decoded = new WeakMap<KvEvent, DecodedEvent>();
+  /** Watchers with queued events, drained together in one microtask. */
+  private ready: WatchState[] = [];
+  private drainScheduled = false;
   private disposed = false;
 
   constructor(private readonly kv: KvBackend) {}
@@ -353,62 +415,48 @@ export class KubeStore implements ObjectStore {
     const d = this.decodeEvent(ev);
     if (ev.type === 'delete') {
       if (!d.prevAtRev) return undefined;
-      return !filter || filter(d.prevAtRev) ? { type: 'DELETED', object: d.prevAtRev } : undefined;
+      return !filter || filter(d.prevAtRev) ? deletedOf(d) : undefined;
     }
-    const obj = d.obj!;
-    if (!d.prevAtRev) return !filter || filter(obj) ? { type: 'ADDED', object: obj } : undefined;
-    if (!filter) return { type: 'MODIFIED', object: obj };
-    const now = filter(obj);
+    if (!d.prevAtRev) return !filter || filter(d.obj!) ? addedOf(d) : undefined;
+    if (!filter) return modifiedOf(d);
+    const now = filter(d.obj!);
     const before = filter(d.prevAtRev);
-    if (now && before) return { type: 'MODIFIED', object: obj };
-    if (now) return { type: 'ADDED', object: obj };
-    if (before) return { type: 'DELETED', object: d.prevAtRev };
+    if (now && before) return modifiedOf(d);
+    if (now) return addedOf(d);
+    if (before) return deletedOf(d);
     return undefined;
   }
+
+  /** Queues `ev` for `w`; one microtask drains every watcher with pending events, in order. */
+  private enqueue(w: WatchState, ev: StoreWatchEvent): void {
+    if (w.stopped) return;
+    w.queue.push(ev);
+    if (!w.ready) {
+      w.ready = true;
+      this.ready.push(w);
+    }
+    if (!this.drainScheduled) {
+      this.drainScheduled = true;
+      queueMicrotask(this.drainReady);
+    }
+  }
+
+  private readonly drainReady = (): void => {
+    this.drainScheduled = false;
+    const ready = this.ready;
+    this.ready = [];
+    for (const w of ready) {
+      w.ready = false;
+      w.drain();
+    }
+  };
 
   watch(res: ResourceInfo, opts: WatchOptions, onEvent: (ev: StoreWatchEvent) => void): Disposable {
     const prefix = this.listPrefix(res, opts.namespace);
     const filter = opts.filter;
     const cache = this.kv.cache;
-    const queue: StoreWatchEvent[] = [];
-    let head = 0;
-    let scheduled = false;
-    let stopped = false;
-    let cancel: (() => void) | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const stop = () => {
-      stopped = true;
-      cancel?.();
-      if (timer) clearInterval(timer);
-      queue.length = 0;
-      head = 0;
-    };
-    // Events are delivered in order on a microtask, never inside watch() or a store write.
-    const drain = () => {
-      scheduled = false;
-      while (head < queue.length && !stopped) {
-        const ev = queue[head++]!;
-        try {
-          onEvent(ev);
-        } catch (e) {
-          // A throwing handler would otherwise lose events silently; stop this watch loudly.
-          console.error(`store watch on ${prefix}: handler threw, watch stopped:`, e);
-          stop();
-        }
-      }
-      if (head >= queue.length) {
-        queue.length = 0;
-        head = 0;
-      }
-    };
-    const push = (ev: StoreWatchEvent) => {
-      if (stopped) return;
-      queue.push(ev);
-      if (!scheduled) {
-        scheduled = true;
-        queueMicrotask(drain);
-      }
-    };
+    const w = new WatchState(prefix, onEvent);
+    const push = (ev: StoreWatchEvent) => this.enqueue(w, ev);
 
     let after: number;
     const rv = opts.resourceVersion;
@@ -423,12 +471,12 @@ export class KubeStore implements ObjectStore {
     } else {
       after = parseResourceVersion(rv, 'resourceVersion');
     }
-    cancel = cache.watch(prefix, after, (ev) => {
+    w.cancel = cache.watch(prefix, after, (ev) => {
       const out = this.toWatchEvent(ev, filter);
-      if (out) push(out);
+      if (out) this.enqueue(w, out);
     });
     if (opts.allowBookmarks) {
-      timer = setInterval(() => {
+      w.timer = setInterval(() => {
         // Every event up to the cache revision is already queued, so the bookmark is truthful.
         const rev = Math.max(cache.revision, after);
         push({
@@ -440,9 +488,9 @@ export class KubeStore implements ObjectStore {
           },
         });
       }, opts.bookmarkIntervalMs ?? 60_000);
-      timer.unref();
+      w.timer.unref();
     }
-    return toDisposable(stop);
+    return toDisposable(() => w.stop());
   }
 
   currentRevision(): number {
