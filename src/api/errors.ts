@@ -60,15 +60,17 @@ export const errors = {
   /** A resourceVersion older than the kept history (list or watch). */
   expired: (message = 'too old resource version') => failure(410, 'Expired', message),
   gone: (message: string) => failure(410, 'Gone', message),
-  invalid: (kind: string, name: string, causes: StatusCause[], group = '') =>
-    failure(
-      422,
-      'Invalid',
-      `${kind}${group ? `.${group}` : ''} "${name}" is invalid: ${causes
-        .map((c) => `${c.field ? `${c.field}: ` : ''}${c.message ?? c.reason}`)
-        .join(', ')}`,
-      { name, group: group || undefined, kind, causes },
-    ),
+  /** 422; as upstream, several causes are listed in brackets: `… is invalid: [a, b]`. */
+  invalid: (kind: string, name: string, causes: StatusCause[], group = '') => {
+    const parts = causes.map((c) => `${c.field ? `${c.field}: ` : ''}${c.message ?? c.reason}`);
+    const list = parts.length === 1 ? parts[0] : `[${parts.join(', ')}]`;
+    return failure(422, 'Invalid', `${kind}${group ? `.${group}` : ''} "${name}" is invalid: ${list}`, {
+      name,
+      group: group || undefined,
+      kind,
+      causes,
+    });
+  },
   badRequest: (message: string) => failure(400, 'BadRequest', message),
   unauthorized: (message = 'Unauthorized') => failure(401, 'Unauthorized', message),
   forbidden: (message: string) => failure(403, 'Forbidden', message),
@@ -83,5 +85,12 @@ export const errors = {
 
 /** A Status of success (e.g. the body of some DELETE responses). */
 export function successStatus(details?: Status['details']): Status {
-  return { apiVersion: 'v1', kind: 'Status', metadata: {}, status: 'Success', ...(details ? { details } : {}), code: 200 };
+  return {
+    apiVersion: 'v1',
+    kind: 'Status',
+    metadata: {},
+    status: 'Success',
+    ...(details ? { details } : {}),
+    code: 200,
+  };
 }

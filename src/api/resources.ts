@@ -76,7 +76,10 @@ export const RESOURCES: readonly ResourceInfo[] = [
     categories: ['all'],
     subresources: ['status', 'scale'],
   }),
-  r('networking.k8s.io', 'v1', 'Ingress', 'ingresses', true, { shortNames: ['ing'], subresources: ['status'] }),
+  r('networking.k8s.io', 'v1', 'Ingress', 'ingresses', true, {
+    shortNames: ['ing'],
+    subresources: ['status'],
+  }),
   r('networking.k8s.io', 'v1', 'IngressClass', 'ingressclasses', false),
   r('networking.k8s.io', 'v1', 'NetworkPolicy', 'networkpolicies', true, { shortNames: ['netpol'] }),
 ];
@@ -104,7 +107,10 @@ export function resolveResourceName(name: string): ResourceInfo | undefined {
   return RESOURCES.find(
     (x) =>
       (!group || x.group === group) &&
-      (x.plural === base || x.singular === base || x.shortNames.includes(base!) || x.kind.toLowerCase() === base),
+      (x.plural === base ||
+        x.singular === base ||
+        x.shortNames.includes(base!) ||
+        x.kind.toLowerCase() === base),
   );
 }
 
