@@ -3,58 +3,24 @@
  * Service and discovery.k8s.io/v1 EndpointSlice shapes (only the fields kube-proxy reads), and the
  * derived per-port records (ServicePortInfo, EndpointInfo) every backend renders from.
  */
-import type { KubeObject } from '../../src/api/types.ts';
+import type {
+  EndpointSlicePort as ApiEndpointSlicePort,
+  Endpoint,
+  EndpointSlice,
+  Service,
+  ServicePort,
+} from '../../src/api/kinds/index.ts';
 
-/** v1 ServicePort (the fields kube-proxy reads). */
-export interface ServicePortSpec {
-  name?: string;
-  protocol?: 'TCP' | 'UDP' | 'SCTP';
-  port: number;
-  targetPort?: number | string;
-  nodePort?: number;
-}
-
-/** v1 Service, narrowed to what the proxy needs. */
-export interface ServiceObject extends KubeObject {
-  spec?: {
-    type?: 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
-    clusterIP?: string;
-    clusterIPs?: string[];
-    ports?: ServicePortSpec[];
-    externalIPs?: string[];
-    sessionAffinity?: 'None' | 'ClientIP';
-    sessionAffinityConfig?: { clientIP?: { timeoutSeconds?: number } };
-    externalTrafficPolicy?: 'Cluster' | 'Local';
-    internalTrafficPolicy?: 'Cluster' | 'Local';
-    healthCheckNodePort?: number;
-    loadBalancerSourceRanges?: string[];
-    externalName?: string;
-    [k: string]: unknown;
-  };
-  status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] }; [k: string]: unknown };
-}
-
-/** discovery.k8s.io/v1 EndpointPort */
-export interface EndpointSlicePort {
-  name?: string;
-  protocol?: 'TCP' | 'UDP' | 'SCTP';
-  port?: number;
-}
-
-/** discovery.k8s.io/v1 Endpoint */
-export interface SliceEndpoint {
-  addresses: string[];
-  conditions?: { ready?: boolean; serving?: boolean; terminating?: boolean };
-  nodeName?: string;
-  zone?: string;
-}
-
-/** discovery.k8s.io/v1 EndpointSlice, narrowed. */
-export interface EndpointSliceObject extends KubeObject {
-  addressType: 'IPv4' | 'IPv6' | 'FQDN';
-  endpoints?: SliceEndpoint[];
-  ports?: EndpointSlicePort[];
-}
+/** v1 Service (the API's own type; the proxy reads ports, IPs, policies, affinity, LB status). */
+export type ServiceObject = Service;
+/** v1 ServicePort. */
+export type ServicePortSpec = ServicePort;
+/** discovery.k8s.io/v1 EndpointSlice. */
+export type EndpointSliceObject = EndpointSlice;
+/** discovery.k8s.io/v1 EndpointPort. */
+export type EndpointSlicePort = ApiEndpointSlicePort;
+/** discovery.k8s.io/v1 Endpoint. */
+export type SliceEndpoint = Endpoint;
 
 /** The label that ties an EndpointSlice to its Service. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
