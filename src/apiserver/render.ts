@@ -1,18 +1,8 @@
 /**
- * Alternative representations of objects and lists: meta.k8s.io Tables (what `kubectl get`
- * prints) and PartialObjectMetadata (what metadata-only clients ask for). The Table columns come
- * from `renderTable` in ./tables.ts (per-kind printers with kubectl's columns).
+ * The PartialObjectMetadata representation, for metadata-only clients (client-go's metadata
+ * informers ask for it). Tables come from ./tables.ts.
  */
-import type { ResourceInfo } from '../api/resources.ts';
 import type { KubeObject, ListMeta } from '../api/types.ts';
-import { renderTable } from './tables.ts';
-
-/** renderTable's signature (src/apiserver/tables.ts). */
-export type RenderTable = (
-  res: ResourceInfo,
-  objects: KubeObject[],
-  opts: { includeObject?: 'None' | 'Metadata' | 'Object'; listMeta?: ListMeta; now?: Date },
-) => object;
 
 /** The metadata-only view of one object. */
 export function partialMetadata(obj: KubeObject, version: 'v1' | 'v1beta1' = 'v1'): KubeObject {
@@ -31,12 +21,4 @@ export function partialMetadataList(
     metadata: listMeta,
     items: items.map((o) => partialMetadata(o, version)),
   };
-}
-
-/**
- * The table renderer: ./tables.ts's per-kind printers (NAME/AGE for kinds without one).
- * Kept async so callers need not change if the printers ever load lazily.
- */
-export function loadRenderTable(): Promise<RenderTable> {
-  return Promise.resolve(renderTable as RenderTable);
 }

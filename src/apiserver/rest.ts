@@ -27,7 +27,8 @@ import {
   OPENAPI_V2_PROTOBUF_RESPONSE_TYPE,
   openapiV2,
 } from './openapi/index.ts';
-import { loadRenderTable, partialMetadata, partialMetadataList } from './render.ts';
+import { partialMetadata, partialMetadataList } from './render.ts';
+import { renderTable } from './tables.ts';
 import { serveWatch } from './watch.ts';
 
 /** What the handlers need from the server. */
@@ -476,8 +477,7 @@ export class RestHandler {
     if (r.continue) meta.continue = r.continue;
     if (r.remainingItemCount !== undefined && r.continue) meta.remainingItemCount = r.remainingItemCount;
     if (rep.as === 'Table') {
-      const render = await loadRenderTable();
-      const table = render(res, r.items, { includeObject: includeObjectParam(q), listMeta: meta });
+      const table = renderTable(res, r.items, { includeObject: includeObjectParam(q), listMeta: meta });
       return sendJson(out, 200, table, tableContentType(rep));
     }
     if (rep.as === 'PartialObjectMetadata') {
@@ -498,9 +498,8 @@ export class RestHandler {
     const filter = this.filterFor(res, q, t.name);
     const timeoutSeconds = intParam(q, 'timeoutSeconds');
     const includeObject = includeObjectParam(q);
-    const render = rep.as === 'Table' ? await loadRenderTable() : undefined;
     const transform = (obj: KubeObject): unknown => {
-      if (rep.as === 'Table') return render!(res, [obj], { includeObject });
+      if (rep.as === 'Table') return renderTable(res, [obj], { includeObject });
       if (rep.as === 'PartialObjectMetadata') return partialMetadata(obj, rep.version);
       return obj;
     };
@@ -544,8 +543,7 @@ export class RestHandler {
         const rep = negotiate(req.headers.accept);
         const obj = await reg.get(res, namespace, name);
         if (rep.as === 'Table') {
-          const render = await loadRenderTable();
-          const table = render(res, [obj], {
+          const table = renderTable(res, [obj], {
             includeObject: includeObjectParam(q),
             listMeta: { resourceVersion: obj.metadata.resourceVersion },
           });

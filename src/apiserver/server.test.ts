@@ -492,7 +492,7 @@ describe('list and watch', () => {
       await ts.req('DELETE', '/api/v1/namespaces/kube-public/pods/l3');
       // Periodic bookmarks (every 200 ms here) may come in between.
       const del = await eventually(() => w.events.find((e) => e.type === 'DELETED'));
-      expect(del.object.metadata.name).toBe('l3');
+      expect(del!.object.metadata.name).toBe('l3');
       expect(w.events.slice(4).every((e) => e.type === 'BOOKMARK' || e === del)).toBe(true);
     } finally {
       w.close();
