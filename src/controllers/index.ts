@@ -10,6 +10,7 @@ import { type Disposable, DisposableStore } from '../util/disposable.ts';
 import type { Controller, ControllerOptions } from './base.ts';
 import { DeploymentController } from './deployment.ts';
 import { EndpointSliceController } from './endpointslice.ts';
+import { NodeIpamController, NodeLifecycleController } from './nodes.ts';
 import { ReplicaSetController } from './replicaset.ts';
 import { ServiceAddressController } from './serviceaddr.ts';
 
@@ -30,6 +31,18 @@ export {
 } from './endpointslice.ts';
 export * from './slices.ts';
 export * from './allocators.ts';
+export * from './ipmath.ts';
+export {
+  NodeIpamController,
+  NodeLifecycleController,
+  NodeCIDRAllocator,
+  type NodeIpamControllerOptions,
+  type NodeLifecycleControllerOptions,
+  DEFAULT_CLUSTER_CIDR,
+  TAINT_UNREACHABLE,
+  lastHeartbeat,
+  unknownConditions,
+} from './nodes.ts';
 export { ServiceAddressController, type ServiceAddressControllerOptions } from './serviceaddr.ts';
 export * from './podutil.ts';
 
@@ -74,6 +87,12 @@ export async function startControllerManager(o: ControllerManagerOptions): Promi
     new DeploymentController(base),
     new EndpointSliceController({ ...base, batchMs: o.endpointsBatchMs }),
     new ServiceAddressController({ ...base, serviceCIDR: o.serviceCIDR, lbPool: o.lbPool }),
+    new NodeIpamController({ ...base, clusterCIDR: o.clusterCIDR, nodeCIDRMaskSize: o.nodeCIDRMaskSize }),
+    new NodeLifecycleController({
+      ...base,
+      gracePeriodMs: o.nodeMonitorGraceMs,
+      monitorPeriodMs: o.nodeMonitorPeriodMs,
+    }),
   ];
   const run = all.filter((c) => !o.disable?.includes(c.name));
   try {

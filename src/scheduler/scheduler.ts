@@ -1,0 +1,240 @@
+/**
+ * The scheduler: watches pods that have no node (and ask for `default-scheduler`), filters and
+ * scores the nodes (framework.ts), and binds through the pods/binding subresource. Pods are
+ * scheduled one at a time against a cache in which pods just bound are "assumed" on their node
+ * until the watch shows the binding, so a burst of pods spreads instead of piling onto one node.
+ * A pod that fits nowhere gets PodScheduled=False (reason Unschedulable, upstream's message) and a
+ * FailedScheduling event, and is retried when nodes change or pods go away.
+ */
+import type { Node, Pod, PodCondition } from '../api/kinds/core.ts';
+import { isApiError } from '../api/errors.ts';
+import {
+  type Clock,
+  deletedObject,
+  InformerFactory,
+  nodeNameIndexFunc,
+  realClock,
+  type SharedInformer,
+  type TimerHandle,
+} from '../client/index.ts';
+import type { ApiClient } from '../client/rest.ts';
+import { clone, keyOf, newQueue, R, recordEvent, rfc3339, runQueue, splitKey } from '../controllers/base.ts';
+import { type Disposable, DisposableStore, toDisposable } from '../util/disposable.ts';
+import { findFeasible, fitErrorMessage, type NodeInfo, pickNode } from './framework.ts';
+
+/** The scheduler's name; pods with another `spec.schedulerName` are left alone. */
+export const DEFAULT_SCHEDULER_NAME = 'default-scheduler';
+const POD_NODE_INDEX = 'nodeName';
+
+/** Options of the scheduler. */
+export interface SchedulerOptions {
+  client: ApiClient;
+  /** Shared informers (default: a factory over `client`, disposed with the scheduler). */
+  informers?: InformerFactory;
+  clock?: Clock;
+  /** Also retry every unschedulable pod this often, ms (default 30 000). */
+  retryPeriodMs?: number;
+  /** The `schedulerName` this scheduler serves (default `default-scheduler`). */
+  schedulerName?: string;
+  log?: (line: string) => void;
+}
+
+function isUnscheduled(p: Pod, name: string): boolean {
+  return (
+    !p.spec?.nodeName &&
+    !p.metadata.deletionTimestamp &&
+    (p.spec?.schedulerName ?? DEFAULT_SCHEDULER_NAME) === name &&
+    p.status?.phase !== 'Succeeded' &&
+    p.status?.phase !== 'Failed'
+  );
+}
+
+/** The scheduler. */
+export class Scheduler {
+  readonly name: string;
+  private readonly clock: Clock;
+  private readonly queue;
+  private podInf!: SharedInformer<Pod>;
+  private nodeInf!: SharedInformer<Node>;
+  /** Pods bound by us that the cache does not show as bound yet: pod key → node. */
+  private readonly assumed = new Map<string, { node: string; pod: Pod }>();
+  /** Pods that fit nowhere at their last attempt. */
+  private readonly unschedulable = new Set<string>();
+
+  constructor(private readonly o: SchedulerOptions & { informers: InformerFactory }) {
+    this.name = o.schedulerName ?? DEFAULT_SCHEDULER_NAME;
+    this.clock = o.clock ?? realClock;
+    this.queue = newQueue('scheduler', this.clock);
+  }
+
+  /** Starts watching and scheduling; dispose to stop. */
+  async start(): Promise<Disposable> {
+    const d = new DisposableStore();
+    this.podInf = this.o.informers.informerFor<Pod>(
+      R.pods,
+      {},
+      { indexers: { [POD_NODE_INDEX]: nodeNameIndexFunc } },
+    );
+    this.nodeInf = this.o.informers.informerFor<Node>(R.nodes);
+    d.add(
+      this.podInf.addEventHandler({
+        onAdd: (p) => this.podChanged(p),
+        onUpdate: (_o, p) => this.podChanged(p),
+        onDelete: (x) => {
+          const p = deletedObject(x);
+          this.assumed.delete(keyOf(p));
+          this.unschedulable.delete(keyOf(p));
+          // Freed resources may let a waiting pod in.
+          if (p.spec?.nodeName) this.retryUnschedulable();
+        },
+      }),
+    );
+    d.add(
+      this.nodeInf.addEventHandler({
+        onAdd: () => this.retryUnschedulable(),
+        onUpdate: (o, n) => {
+          if (nodeSchedulingChanged(o, n)) this.retryUnschedulable();
+        },
+      }),
+    );
+    this.o.informers.start();
+    await this.o.informers.waitForSync();
+    // One worker: each decision must see the previous one's assumption.
+    d.add(runQueue('scheduler', this.queue, (k) => this.scheduleOne(k), { workers: 1, log: this.o.log }));
+    let timer: TimerHandle | undefined;
+    const period = this.o.retryPeriodMs ?? 30_000;
+    const tick = () => {
+      this.retryUnschedulable();
+      timer = this.clock.setTimer(tick, period);
+    };
+    timer = this.clock.setTimer(tick, period);
+    d.add(toDisposable(() => timer?.cancel()));
+    return d;
+  }
+
+  private podChanged(p: Pod): void {
+    const key = keyOf(p);
+    if (p.spec?.nodeName) {
+      this.assumed.delete(key);
+      this.unschedulable.delete(key);
+      return;
+    }
+    if (isUnscheduled(p, this.name) && !this.unschedulable.has(key)) this.queue.add(key);
+  }
+
+  private retryUnschedulable(): void {
+    for (const k of this.unschedulable) this.queue.add(k);
+    this.unschedulable.clear();
+  }
+
+  /** A snapshot of every node with its bound and assumed pods. */
+  private snapshot(): NodeInfo[] {
+    const byNode = new Map<string, Pod[]>();
+    for (const { node, pod } of this.assumed.values()) {
+      const l = byNode.get(node) ?? [];
+      l.push(pod);
+      byNode.set(node, l);
+    }
+    return this.nodeInf.list().map((node) => {
+      const name = node.metadata.name!;
+      const bound = this.podInf.indexer
+        .byIndex(POD_NODE_INDEX, name)
+        .filter((p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed');
+      return { node, pods: [...bound, ...(byNode.get(name) ?? [])] };
+    });
+  }
+
+  /** Schedules one pod. */
+  async scheduleOne(key: string): Promise<void> {
+    const { namespace, name } = splitKey(key);
+    const pod = this.podInf.get(namespace, name);
+    if (!pod || !isUnscheduled(pod, this.name) || this.assumed.has(key)) return;
+    const infos = this.snapshot();
+    const { feasible, reasons } = findFeasible(pod, infos);
+    const chosen = pickNode(pod, feasible);
+    if (!chosen) {
+      await this.markUnschedulable(pod, fitErrorMessage(infos.length, reasons));
+      return;
+    }
+    const nodeName = chosen.node.metadata.name!;
+    this.assumed.set(key, { node: nodeName, pod });
+    try {
+      await this.o.client.bind(R.pods, namespace!, name, nodeName);
+    } catch (e) {
+      this.assumed.delete(key);
+      // Already bound or gone: the watch will tell; anything else is retried with backoff.
+      if (isApiError(e, 'NotFound') || isApiError(e, 'Conflict')) return;
+      throw e;
+    }
+    void recordEvent(
+      this.o.client,
+      pod,
+      'Normal',
+      'Scheduled',
+      `Successfully assigned ${namespace}/${name} to ${nodeName}`,
+      this.name,
+      this.clock,
+    );
+  }
+
+  private async markUnschedulable(pod: Pod, message: string): Promise<void> {
+    const key = keyOf(pod);
+    this.unschedulable.add(key);
+    const cur = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
+    if (cur?.status === 'False' && cur.reason === 'Unschedulable' && cur.message === message) return;
+    const cond: PodCondition = {
+      type: 'PodScheduled',
+      status: 'False',
+      lastProbeTime: null,
+      lastTransitionTime:
+        cur?.status === 'False'
+          ? (cur.lastTransitionTime ?? rfc3339(this.clock.now()))
+          : rfc3339(this.clock.now()),
+      reason: 'Unschedulable',
+      message,
+    };
+    const next = clone(pod);
+    next.status = {
+      ...(next.status ?? {}),
+      conditions: [...(next.status?.conditions ?? []).filter((c) => c.type !== 'PodScheduled'), cond],
+    };
+    try {
+      await this.o.client.updateStatus(R.pods, next);
+    } catch (e) {
+      if (isApiError(e, 'NotFound')) return;
+      if (isApiError(e, 'Conflict')) {
+        // The pod changed under us: look again.
+        this.unschedulable.delete(key);
+        this.queue.addAfter(key, 20);
+        return;
+      }
+      throw e;
+    }
+    void recordEvent(this.o.client, pod, 'Warning', 'FailedScheduling', message, this.name, this.clock);
+  }
+}
+
+/** Did a node change in a way that can make an unschedulable pod fit? */
+function nodeSchedulingChanged(o: Node, n: Node): boolean {
+  const ready = (x: Node) => x.status?.conditions?.find((c) => c.type === 'Ready')?.status;
+  return (
+    ready(o) !== ready(n) ||
+    JSON.stringify(o.status?.allocatable) !== JSON.stringify(n.status?.allocatable) ||
+    JSON.stringify(o.metadata.labels) !== JSON.stringify(n.metadata.labels) ||
+    JSON.stringify(o.spec?.taints) !== JSON.stringify(n.spec?.taints) ||
+    !!o.spec?.unschedulable !== !!n.spec?.unschedulable
+  );
+}
+
+/** Starts a scheduler for `client`; resolves once its caches have synced. */
+export async function startScheduler(o: SchedulerOptions): Promise<Disposable> {
+  const d = new DisposableStore();
+  const informers = o.informers ?? d.add(InformerFactory.forClient(o.client));
+  try {
+    d.add(await new Scheduler({ ...o, informers }).start());
+  } catch (e) {
+    await d.dispose();
+    throw e;
+  }
+  return d;
+}
