@@ -30,6 +30,7 @@ export { NFT_TABLE, type NftablesRenderOptions, renderNftables } from './nftable
 export { ExecNftRunner, FakeNftRunner, type NftRunner } from './nftables/runner.ts';
 export { type EventHandler, ProxyServer, type ProxyServerOptions } from './server.ts';
 export { syntheticState } from './testing/synthetic.ts';
+export { formatTrace } from './trace/format.ts';
 export { IptablesRuleset } from './trace/iptables-ruleset.ts';
 export { traceIptables } from './trace/iptables-trace.ts';
 export { NftRuleset } from './trace/nft-ruleset.ts';

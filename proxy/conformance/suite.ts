@@ -17,6 +17,7 @@ import {
   NODE_NAME,
   serviceCases,
 } from '../testing/fixtures.ts';
+import { formatTrace } from '../trace/format.ts';
 import { type Packet, seededRandom, summarize, type TraceResult } from '../trace/types.ts';
 import type { BackendConfig, ProxyBackend } from './backend.ts';
 import { FLOW_CASES, type FlowCase } from './cases.ts';
@@ -50,11 +51,17 @@ async function loaded(opts: ConformanceOptions): Promise<ProxyBackend> {
 /** Checks one flow case against trace results. */
 export function expectFlow(results: TraceResult[], c: FlowCase): void {
   const s = summarize(results);
-  expect([...s.verdicts], 'verdicts').toEqual([c.verdict]);
-  expect(s.endpoints, 'endpoints').toEqual(c.endpoints);
-  if (c.verdict === 'ACCEPT') expect(s.masquerade, 'masquerade').toBe(c.masquerade);
-  const total = results.reduce((a, r) => a + r.probability, 0);
-  expect(total, 'path probabilities sum to 1').toBeCloseTo(1, 9);
+  try {
+    expect([...s.verdicts], 'verdicts').toEqual([c.verdict]);
+    expect(s.endpoints, 'endpoints').toEqual(c.endpoints);
+    if (c.verdict === 'ACCEPT') expect(s.masquerade, 'masquerade').toBe(c.masquerade);
+    const total = results.reduce((a, r) => a + r.probability, 0);
+    expect(total, 'path probabilities sum to 1').toBeCloseTo(1, 9);
+  } catch (e) {
+    // Show the rules the packet went through: that is where the answer to "why" is.
+    (e as Error).message += `\n${formatTrace(c.packet, results)}`;
+    throw e;
+  }
 }
 
 /** Registers the conformance suite with vitest. */

@@ -245,9 +245,14 @@ export class IptablesRuleset {
         if (!name) throw new Error(`${at}: empty chain name`);
         if (name.length > 28) throw new Error(`${at}: chain name "${name}" longer than 28 characters`);
         const existing = table.get(name);
-        if (existing) existing.rules = [];
-        else table.set(name, { name, policy: policy ?? '-', rules: [] });
-        if (existing && policy && policy !== '-') existing.policy = policy;
+        // Like iptables-restore: a built-in chain's line only sets its policy; a user chain's
+        // line flushes it (or creates it).
+        const builtin = (BUILTIN_CHAINS[tableName] ?? []).includes(name);
+        if (!existing) table.set(name, { name, policy: policy ?? '-', rules: [] });
+        else {
+          if (!builtin) existing.rules = [];
+          if (policy && policy !== '-') existing.policy = policy;
+        }
         return;
       }
       const words = tokenize(line);

@@ -153,3 +153,28 @@ describe('nft parsing and tracing', () => {
     expect(summarize(traceNftables(rs, pkt, { ...opts, recent, now: 61 })).endpoints).toHaveLength(2);
   });
 });
+
+describe('IptablesRuleset restore semantics', () => {
+  it('a built-in chain line sets the policy without flushing (noflush), a user chain line flushes', () => {
+    const rs = new IptablesRuleset();
+    rs.restore('*filter\n:U - [0:0]\n-A INPUT -j ACCEPT\n-A U -j ACCEPT\nCOMMIT\n', { noflush: true });
+    rs.restore('*filter\n:INPUT DROP [0:0]\n:U - [0:0]\nCOMMIT\n', { noflush: true });
+    const t = rs.table('filter');
+    expect(t.get('INPUT')!.rules).toHaveLength(1);
+    expect(t.get('INPUT')!.policy).toBe('DROP');
+    expect(t.get('U')!.rules).toHaveLength(0);
+  });
+});
+
+describe('formatTrace', () => {
+  it('prints each path with its probability, fate and rules', async () => {
+    const { formatTrace } = await import('./format.ts');
+    const rules =
+      '*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -d 10.9.0.1/32 -m statistic --mode random --probability 0.25 -j DNAT --to-destination 10.1.0.1:80\nCOMMIT\n';
+    const out = formatTrace(pkt, traceIptables(rules, pkt, opts));
+    expect(out).toContain('tcp 10.0.0.1 -> 10.9.0.1:80: 2 paths');
+    expect(out).toContain('path 1 (p=0.250): ACCEPT, DNAT to 10.1.0.1:80, no masquerade');
+    expect(out).toContain('path 2 (p=0.750): ACCEPT, no DNAT, no masquerade');
+    expect(out).toMatch(/nat PREROUTING\s+-d 10\.9\.0\.1\/32/);
+  });
+});
