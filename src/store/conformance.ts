@@ -525,6 +525,45 @@ export function runStoreConformance(backend: string, open: OpenStoreForTest): vo
         expect(early).toBe(false);
       }));
 
+    it('objects handed out are copies: mutating them does not change the store', () =>
+      withStore(async (s) => {
+        const c = await s.create(
+          PODS,
+          makePod('a', 'p', (o) => (o.spec = { v: 1 })),
+        );
+        c.spec.v = 99;
+        const g = await s.get(PODS, 'a', 'p');
+        expect(g.spec.v).toBe(1);
+        g.spec.v = 98;
+        (await s.list(PODS)).items[0]!.spec.v = 97;
+        expect((await s.get(PODS, 'a', 'p')).spec.v).toBe(1);
+      }));
+
+    it('a watch handler that throws stops only its own watch', () =>
+      withStore(async (s) => {
+        const errors: unknown[] = [];
+        const origError = console.error;
+        console.error = (...a: unknown[]) => errors.push(a);
+        let badCalls = 0;
+        const bad = s.watch(PODS, { resourceVersion: String(s.currentRevision()) }, () => {
+          badCalls++;
+          throw new Error('handler bug');
+        });
+        const good = collect(s, PODS, { resourceVersion: String(s.currentRevision()) });
+        try {
+          await s.create(PODS, makePod('a', 'p1'));
+          await s.create(PODS, makePod('a', 'p2'));
+          expect(summary(await good.until(2))).toEqual(['ADDED p1', 'ADDED p2']);
+          await good.settle(20);
+          expect(badCalls).toBe(1);
+          expect(errors).toHaveLength(1);
+        } finally {
+          console.error = origError;
+          bad.dispose();
+          good.dispose();
+        }
+      }));
+
     it('many watchers each get every event once, in order', () =>
       withStore(async (s) => {
         const ws = Array.from({ length: 50 }, () =>
