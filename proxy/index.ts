@@ -4,6 +4,7 @@
  */
 export type { BackendConfig, ProxyBackend } from './conformance/backend.ts';
 export { FLOW_CASES, type FlowCase } from './conformance/cases.ts';
+export { cleanupIptables, cleanupPayload, isKubeProxyChain } from './iptables/cleanup.ts';
 export {
   IptablesProxier,
   type IptablesProxierOptions,
@@ -25,6 +26,7 @@ export {
   type IptablesRunner,
 } from './iptables/runner.ts';
 export * from './model/index.ts';
+export { cleanupNftables } from './nftables/cleanup.ts';
 export { NftablesProxier, type NftablesProxierOptions } from './nftables/proxier.ts';
 export { NFT_TABLE, type NftablesRenderOptions, renderNftables } from './nftables/render.ts';
 export { ExecNftRunner, FakeNftRunner, type NftRunner } from './nftables/runner.ts';

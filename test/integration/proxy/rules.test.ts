@@ -4,9 +4,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLOW_CASES } from '../../../proxy/conformance/cases.ts';
 import { CONFORMANCE_CONFIG, expectFlow } from '../../../proxy/conformance/suite.ts';
+import { cleanupIptables } from '../../../proxy/iptables/cleanup.ts';
 import { IptablesProxier, missingJumps } from '../../../proxy/iptables/proxier.ts';
 import { isServiceChainName } from '../../../proxy/iptables/render.ts';
 import { chainsInSave, ExecIptablesRunner } from '../../../proxy/iptables/runner.ts';
+import { cleanupNftables } from '../../../proxy/nftables/cleanup.ts';
 import { NftablesProxier } from '../../../proxy/nftables/proxier.ts';
 import { ExecNftRunner } from '../../../proxy/nftables/runner.ts';
 import { allObjects, serviceCases } from '../../../proxy/testing/fixtures.ts';
@@ -100,6 +102,9 @@ describe.skipIf(!isRoot)('proxy rules in the kernel', () => {
     expect(full.render.deletedChains.length).toBe(afterPartial.length - full.render.activeNatChains.size);
     const live = chainsInSave(await runner.save(['nat']), 'nat').filter(isServiceChainName);
     expect(new Set(live)).toEqual(full.render.activeNatChains);
+    // Switching away from iptables mode: everything of ours goes, in one restore.
+    expect(await cleanupIptables(runner)).toBeGreaterThan(0);
+    expect(await runner.save()).not.toMatch(/KUBE-/);
   });
 
   it('nft -f accepts the table, replaces it whole, and nft list traces to the same flows', async () => {
