@@ -140,13 +140,6 @@ export class Mvcc {
     return this.compacted;
   }
 
-  /** Number of live keys at the latest applied revision (for snapshots and tests). */
-  get size(): number {
-    let n = 0;
-    for (const chain of this.chains.values()) if (chain[chain.length - 1]!.value !== null) n++;
-    return n;
-  }
-
   /**
    * Loads a base state (snapshot or etcd's current range) into an empty store: every entry becomes
    * the single version of its key, and history starts at `revision`.
