@@ -230,7 +230,8 @@ export class EtcdKv implements KvBackend {
   private checkOpen(): void {
     if (this.closed) throw errors.internal('etcd store: closed');
     // Without its watch the cache would silently go stale: refuse service instead (reopen the store).
-    if (this.watchError) throw errors.internal(`etcd store: the watch on etcd failed: ${this.watchError.message}`);
+    if (this.watchError)
+      throw errors.internal(`etcd store: the watch on etcd failed: ${this.watchError.message}`);
   }
 
   async close(): Promise<void> {
