@@ -150,6 +150,28 @@ describe('embedded store durability', () => {
     }
   });
 
+  it('dispose flushes writes already in flight; later writes are refused', async () => {
+    const dir = freshDir();
+    const s1 = await openStore({ backend: 'embedded', dir });
+    const inflight = Array.from({ length: 50 }, (_, i) => s1.create(PODS, makePod('a', `p${i}`)));
+    const closing = s1.dispose();
+    await expect(s1.create(PODS, makePod('a', 'late'))).rejects.toThrow(/closed/);
+    const results = await Promise.allSettled(inflight);
+    await closing;
+    const acked = results.filter((r) => r.status === 'fulfilled').map((r) => r.value);
+    expect(acked.length).toBe(50);
+    const s2 = await openStore({ backend: 'embedded', dir });
+    try {
+      for (const o of acked) {
+        expect((await s2.get(PODS, 'a', o.metadata.name!)).metadata.resourceVersion).toBe(
+          o.metadata.resourceVersion,
+        );
+      }
+    } finally {
+      await s2.dispose();
+    }
+  });
+
   it('refuses a second open of the same directory', async () => {
     const dir = freshDir();
     const s1 = await openStore({ backend: 'embedded', dir });
