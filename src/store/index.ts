@@ -34,6 +34,10 @@ export type StoreOptions = StoreTuning &
         endpoints: string[];
         /** Key prefix in etcd (default `/registry/`; other prefixes let several clusters share one etcd). */
         prefix?: string;
+        /** Compact etcd's history when the watch cache compacts, as the API server does (default true). */
+        compactEtcd?: boolean;
+        /** How long a write waits for its event in the watch cache before failing (ms, default 10 000). */
+        cacheWaitMs?: number;
       }
   );
 
