@@ -14,7 +14,7 @@ let c: TestCluster;
 beforeAll(async () => {
   c = await startCluster({
     withScheduler: (client) => startScheduler({ client }),
-    nodeMonitorGraceMs: 1500,
+    nodeMonitorGraceMs: 3000,
     nodeMonitorPeriodMs: 200,
   });
   for (const n of ['node-1', 'node-2', 'node-3'])
@@ -51,7 +51,7 @@ async function heartbeat() {
         // conflict with the lifecycle controller: next round
       }
     }
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 let beat: Promise<void>;

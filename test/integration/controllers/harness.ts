@@ -91,12 +91,20 @@ export async function startCluster(
   const run = async (p: Pod) => {
     const key = `${p.metadata.namespace}/${p.metadata.name}`;
     if (cluster.hold?.(p) || starting.has(key)) return;
-    if (p.status?.phase !== 'Pending' || p.metadata.deletionTimestamp) return;
+    if (p.metadata.deletionTimestamp) return;
     if (!p.spec?.nodeName && !opts.kubeletIgnoresNode) return;
-    starting.add(key);
     const node = p.spec?.nodeName ? nodes.get(undefined, p.spec.nodeName) : undefined;
+    // Pending pods start; running pods marked not-ready (node went quiet) recover once their
+    // node is Ready again, as a kubelet's probes would make them.
+    const nodeReady = node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+    const recover =
+      p.status?.phase === 'Running' &&
+      nodeReady &&
+      p.status.conditions?.some((c) => c.type === 'Ready' && c.status !== 'True');
+    if (p.status?.phase !== 'Pending' && !recover) return;
+    starting.add(key);
     const cidr = node?.spec?.podCIDR ?? '10.244.250.0/24';
-    const ip = `${cidr.split('.').slice(0, 3).join('.')}.${(ipSeq++ % 250) + 2}`;
+    const ip = p.status?.podIP ?? `${cidr.split('.').slice(0, 3).join('.')}.${(ipSeq++ % 250) + 2}`;
     const now = new Date().toISOString().slice(0, 19) + 'Z';
     const conds = (p.status?.conditions ?? []).filter(
       (c) => !['Ready', 'ContainersReady', 'Initialized'].includes(c.type),
@@ -130,6 +138,11 @@ export async function startCluster(
     onAdd: (p) => void run(p).catch(() => {}),
     onUpdate: (_o, p) => void run(p).catch(() => {}),
     onDelete: (x) => starting.delete(deletedObject(x).metadata.name!),
+  });
+  nodes.addEventHandler({
+    onUpdate: (_o, n) => {
+      for (const p of pods.list()) if (p.spec?.nodeName === n.metadata.name) void run(p).catch(() => {});
+    },
   });
   kubeletInformers.start();
   await kubeletInformers.waitForSync();
