@@ -3,9 +3,14 @@
  * EndpointSlices and Pods with only the fields the zone reads, plus one shared sample cluster
  * so every test layer asserts against the same address plan.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { Pod, Service } from '../api/kinds/core.ts';
+import { FakeSource, InformerFactory } from '../client/index.ts';
 import type { Endpoint, EndpointSlice } from '../api/kinds/discovery.ts';
 import { LABEL_SERVICE_NAME } from '../api/kinds/discovery.ts';
+
+const execFileP = promisify(execFile);
 
 /** A ClusterIP Service `ns/name` with `ip`; `f` edits it. */
 export function makeService(
@@ -158,4 +163,71 @@ export function sampleCluster(): { services: Service[]; endpointSlices: Endpoint
     }),
   ];
   return { services, endpointSlices, pods };
+}
+
+/** InformerFactory over scripted sources, one per resource the DNS server watches. */
+export function fakeInformers(): {
+  informers: InformerFactory;
+  services: FakeSource<Service>;
+  slices: FakeSource<EndpointSlice>;
+  pods: FakeSource<Pod>;
+} {
+  const services = new FakeSource<Service>();
+  const slices = new FakeSource<EndpointSlice>();
+  const pods = new FakeSource<Pod>();
+  const bySource: Record<string, FakeSource<any>> = { services, endpointslices: slices, pods };
+  const informers = new InformerFactory({
+    listerWatcher: (res) => {
+      const src = bySource[res.plural];
+      if (!src) throw new Error(`fakeInformers: no source for ${res.plural}`);
+      return src;
+    },
+  });
+  return { informers, services, slices, pods };
+}
+
+/** Loads `c` into fake sources. */
+export function loadCluster(
+  f: ReturnType<typeof fakeInformers>,
+  c: { services: Service[]; endpointSlices: EndpointSlice[]; pods: Pod[] },
+): void {
+  for (const s of c.services) f.services.add(s);
+  for (const s of c.endpointSlices) f.slices.add(s);
+  for (const p of c.pods) f.pods.add(p);
+}
+
+/** What `dig` printed, parsed. */
+export interface DigResult {
+  status: string;
+  flags: string[];
+  /** Answer section rows: [name, ttl, class, type, ...data]. */
+  answer: string[][];
+  authority: string[][];
+  additional: string[][];
+  raw: string;
+}
+
+function section(raw: string, title: string): string[][] {
+  const m = new RegExp(`;; ${title} SECTION:\\n([\\s\\S]*?)(?:\\n\\n|$)`).exec(raw);
+  if (!m) return [];
+  return m[1]!
+    .split('\n')
+    .filter((l) => l && !l.startsWith(';'))
+    .map((l) => l.split(/\s+/));
+}
+
+/** Runs `dig` (optionally under a command prefix such as `ip netns exec NS`) and parses it. */
+export async function dig(args: string[], prefix: string[] = []): Promise<DigResult> {
+  const argv = [...prefix, 'dig', '+tries=1', '+time=3', ...args];
+  const { stdout } = await execFileP(argv[0]!, argv.slice(1), { timeout: 15_000 });
+  const status = /status: (\w+)/.exec(stdout)?.[1] ?? '';
+  const flags = (/;; flags: ([a-z ]*);/.exec(stdout)?.[1] ?? '').split(' ').filter(Boolean);
+  return {
+    status,
+    flags,
+    answer: section(stdout, 'ANSWER'),
+    authority: section(stdout, 'AUTHORITY'),
+    additional: section(stdout, 'ADDITIONAL'),
+    raw: stdout,
+  };
 }
