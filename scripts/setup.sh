@@ -64,7 +64,11 @@ fi
 # npm packages: only when node_modules is missing or older than the lockfile.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm ci refuses a lockfile that lacks optional platform packages the registry here does not
+  # serve (biome's builds for other platforms); npm install then installs from the same lockfile.
+  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null ||
+    npm install --no-audit --no-fund --loglevel=error
+  touch node_modules/.package-lock.json
 fi
 
 # Component-specific steps (e.g. building the CNI thin client).
