@@ -192,7 +192,10 @@ class Lookups {
       if (!svc) continue;
       const k = `${sl.metadata.namespace ?? ''}/${svc}`;
       let l = this.slices.get(k);
-      if (!l) this.slices.set(k, (l = []));
+      if (!l) {
+        l = [];
+        this.slices.set(k, l);
+      }
       l.push(sl);
     }
     for (const s of inp.secrets) this.secrets.set(keyOf(s as any), s);
@@ -310,14 +313,10 @@ export class RouteTable {
     const bucket = this.bucketFor(host);
     if (!bucket) return { kind: 'none', bucket: undefined };
     for (const r of bucket.routes) {
-      let m: RegExpExecArray | null = null;
-      if (
-        r.kind === 'Exact'
-          ? path === r.path
-          : r.kind === 'Prefix'
-            ? prefixMatches(r.path, path)
-            : (m = r.regex!.exec(path)) !== null
-      ) {
+      const m = r.kind === 'Regex' ? r.regex!.exec(path) : null;
+      const hit =
+        r.kind === 'Exact' ? path === r.path : r.kind === 'Prefix' ? prefixMatches(r.path, path) : m !== null;
+      if (hit) {
         return {
           kind: 'route',
           bucket,
@@ -374,7 +373,10 @@ export function buildRouteTable(inp: RouteInputs): RouteTable {
     const map = h.startsWith('*.') ? t.wildcards : t.hosts;
     const k = h.startsWith('*.') ? h.slice(2) : h;
     let b = map.get(k);
-    if (!b) map.set(k, (b = { host: h, routes: [], tls: false }));
+    if (!b) {
+      b = { host: h, routes: [], tls: false };
+      map.set(k, b);
+    }
     return b;
   };
   const canaries: Array<{ ing: Ingress; ann: IngressAnnotations }> = [];
@@ -410,7 +412,10 @@ export function buildRouteTable(inp: RouteInputs): RouteTable {
     for (const rule of ing.spec?.rules ?? []) {
       const b = bucket(rule.host);
       let keys = routeKeys.get(b);
-      if (!keys) routeKeys.set(b, (keys = new Map()));
+      if (!keys) {
+        keys = new Map();
+        routeKeys.set(b, keys);
+      }
       for (const p of rule.http?.paths ?? []) {
         const route = makeRoute(look, ns, name, p, ann, t.warnings);
         if (!route) continue;
