@@ -6,7 +6,13 @@
  * needFullSync so the next attempt starts from scratch (the changes were already consumed).
  */
 import type { ProxyBackend } from '../conformance/backend.ts';
-import { EndpointsChangeTracker, ProxyState, ServiceChangeTracker } from '../model/tracker.ts';
+import { type ConntrackRunner, cleanConntrack } from '../model/conntrack.ts';
+import {
+  EndpointsChangeTracker,
+  ProxyState,
+  ServiceChangeTracker,
+  type UpdateResult,
+} from '../model/tracker.ts';
 import type { EndpointSliceObject, ServiceObject } from '../model/types.ts';
 import { IptablesRuleset, parseRule, tokenize } from '../trace/iptables-ruleset.ts';
 import { traceIptables } from '../trace/iptables-trace.ts';
@@ -28,6 +34,10 @@ export interface IptablesProxierOptions
   > {
   runner: IptablesRunner;
   nodeName: string;
+  /** Flushes stale UDP conntrack entries after each successful sync (upstream does); optional. */
+  conntrack?: ConntrackRunner;
+  /** Called with conntrack cleanup errors (they do not fail the sync). */
+  onConntrackError?: (e: unknown) => void;
   /** The node's own addresses (used by `trace`, standing in for addrtype LOCAL). */
   nodeIPs?: string[];
 }
@@ -75,6 +85,10 @@ export class IptablesProxier implements ProxyBackend {
   private readonly endpoints: EndpointsChangeTracker;
   private needFullSync = true;
   private pendingUpdated = new Set<string>();
+  private pendingConntrack: Pick<UpdateResult, 'staleUdpEndpoints' | 'newlyActiveUdpServices'> = {
+    staleUdpEndpoints: [],
+    newlyActiveUdpServices: [],
+  };
 
   constructor(private readonly opts: IptablesProxierOptions) {
     this.endpoints = new EndpointsChangeTracker(opts.nodeName);
@@ -97,8 +111,13 @@ export class IptablesProxier implements ProxyBackend {
 
   /** Folds pending changes in, renders, applies. Throws if the apply fails (retry later). */
   async sync(): Promise<SyncResult> {
-    const { updatedServices } = this.state.apply(this.services, this.endpoints);
+    const { updatedServices, staleUdpEndpoints, newlyActiveUdpServices } = this.state.apply(
+      this.services,
+      this.endpoints,
+    );
     for (const s of updatedServices) this.pendingUpdated.add(s);
+    this.pendingConntrack.staleUdpEndpoints.push(...staleUdpEndpoints);
+    this.pendingConntrack.newlyActiveUdpServices.push(...newlyActiveUdpServices);
     const fullSync = this.needFullSync;
     let existing: string[] | undefined;
     let jumps: JumpRule[] = [];
@@ -118,6 +137,7 @@ export class IptablesProxier implements ProxyBackend {
       await this.opts.runner.restore(render.payload);
       this.needFullSync = false;
       this.pendingUpdated.clear();
+      await this.cleanConntrack();
       return { fullSync, render };
     } catch (e) {
       this.needFullSync = true;
@@ -132,6 +152,13 @@ export class IptablesProxier implements ProxyBackend {
       localAddresses: this.opts.nodeIPs ?? [],
       ...opts,
     });
+  }
+
+  /** After a successful apply: flush conntrack entries the change made stale (UDP only). */
+  private async cleanConntrack(): Promise<void> {
+    const pending = this.pendingConntrack;
+    this.pendingConntrack = { staleUdpEndpoints: [], newlyActiveUdpServices: [] };
+    if (this.opts.conntrack) await cleanConntrack(this.opts.conntrack, pending, this.opts.onConntrackError);
   }
 
   dispose(): void {}

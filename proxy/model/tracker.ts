@@ -140,10 +140,28 @@ export class EndpointsChangeTracker {
   }
 }
 
+/** A UDP endpoint that went away: conntrack entries still pointing at it must be flushed. */
+export interface StaleUdpEndpoint {
+  /** The service port as it was when the endpoint was in use. */
+  service: ServicePortInfo;
+  ip: string;
+}
+
 /** Result of folding pending changes into the state. */
 export interface UpdateResult {
   /** `namespace/name` of every service whose ports or endpoints changed. */
   updatedServices: Set<string>;
+  /** UDP endpoints removed since the last apply (upstream's conntrack cleanup input). */
+  staleUdpEndpoints: StaleUdpEndpoint[];
+  /**
+   * UDP service ports that had no endpoints and now have some: flows created meanwhile were
+   * recorded without DNAT and would keep missing the new endpoints until flushed.
+   */
+  newlyActiveUdpServices: ServicePortInfo[];
+}
+
+function usableEndpoint(e: EndpointInfo): boolean {
+  return e.ready || (e.serving && e.terminating);
 }
 
 function serviceKeyOf(portKey: string): string {
@@ -162,17 +180,33 @@ export class ProxyState {
   /** Applies pending changes from both trackers; returns which services changed. */
   apply(services?: ServiceChangeTracker, endpoints?: EndpointsChangeTracker): UpdateResult {
     const updatedServices = new Set<string>();
+    const prevServices = new Map(this.services);
     for (const [key, ch] of services?.checkout() ?? []) {
       updatedServices.add(key);
       for (const k of ch.previous.keys()) this.services.delete(k);
       for (const [k, v] of ch.current) this.services.set(k, v);
     }
+    const staleUdpEndpoints: StaleUdpEndpoint[] = [];
+    const newlyActiveUdpServices: ServicePortInfo[] = [];
     for (const [key, ch] of endpoints?.checkout() ?? []) {
       updatedServices.add(key);
+      for (const [k, prev] of ch.previous) {
+        const svc = prevServices.get(k) ?? this.services.get(k);
+        if (!svc || svc.protocol !== 'UDP') continue;
+        const now = new Set((ch.current.get(k) ?? []).filter(usableEndpoint).map((e) => e.ip));
+        for (const e of prev)
+          if (usableEndpoint(e) && !now.has(e.ip)) staleUdpEndpoints.push({ service: svc, ip: e.ip });
+      }
+      for (const [k, cur] of ch.current) {
+        const svc = this.services.get(k);
+        if (!svc || svc.protocol !== 'UDP') continue;
+        const before = (ch.previous.get(k) ?? []).some(usableEndpoint);
+        if (!before && cur.some(usableEndpoint)) newlyActiveUdpServices.push(svc);
+      }
       for (const k of ch.previous.keys()) this.endpoints.delete(k);
       for (const [k, v] of ch.current) this.endpoints.set(k, v);
     }
-    return { updatedServices };
+    return { updatedServices, staleUdpEndpoints, newlyActiveUdpServices };
   }
 
   /** Endpoints of one service port (empty when none). */

@@ -4,7 +4,13 @@
  * (atomic in the kernel: packets see the old table or the new one, never a mix).
  */
 import type { ProxyBackend } from '../conformance/backend.ts';
-import { EndpointsChangeTracker, ProxyState, ServiceChangeTracker } from '../model/tracker.ts';
+import { type ConntrackRunner, cleanConntrack } from '../model/conntrack.ts';
+import {
+  EndpointsChangeTracker,
+  ProxyState,
+  ServiceChangeTracker,
+  type UpdateResult,
+} from '../model/tracker.ts';
 import type { EndpointSliceObject, ServiceObject } from '../model/types.ts';
 import { traceNftables } from '../trace/nft-trace.ts';
 import type { Packet, TraceOptions, TraceResult } from '../trace/types.ts';
@@ -15,6 +21,10 @@ import type { NftRunner } from './runner.ts';
 export interface NftablesProxierOptions extends NftablesRenderOptions {
   runner: NftRunner;
   nodeName: string;
+  /** Flushes stale UDP conntrack entries after each successful sync (upstream does); optional. */
+  conntrack?: ConntrackRunner;
+  /** Called with conntrack cleanup errors (they do not fail the sync). */
+  onConntrackError?: (e: unknown) => void;
   /** The node's own addresses (used by `trace` for `fib ... type local`). */
   nodeIPs?: string[];
 }
@@ -27,6 +37,10 @@ export class NftablesProxier implements ProxyBackend {
   private readonly endpoints: EndpointsChangeTracker;
   private needFullSync = true;
   private pendingUpdated = new Set<string>();
+  private pendingConntrack: Pick<UpdateResult, 'staleUdpEndpoints' | 'newlyActiveUdpServices'> = {
+    staleUdpEndpoints: [],
+    newlyActiveUdpServices: [],
+  };
   private lastChains = new Set<string>();
   private lastSets = new Set<string>();
 
@@ -52,8 +66,13 @@ export class NftablesProxier implements ProxyBackend {
    * after a failure (or when asked), otherwise only the changed services plus the maps.
    */
   async sync(): Promise<NftablesSync & { fullSync: boolean }> {
-    const { updatedServices } = this.state.apply(this.services, this.endpoints);
+    const { updatedServices, staleUdpEndpoints, newlyActiveUdpServices } = this.state.apply(
+      this.services,
+      this.endpoints,
+    );
     for (const s of updatedServices) this.pendingUpdated.add(s);
+    this.pendingConntrack.staleUdpEndpoints.push(...staleUdpEndpoints);
+    this.pendingConntrack.newlyActiveUdpServices.push(...newlyActiveUdpServices);
     const fullSync = this.needFullSync;
     const out = renderNftablesSync(this.state, {
       ...this.opts,
@@ -70,6 +89,7 @@ export class NftablesProxier implements ProxyBackend {
     }
     this.needFullSync = false;
     this.pendingUpdated.clear();
+    await this.cleanConntrack();
     this.lastChains = out.activeChains;
     this.lastSets = out.activeSets;
     return { ...out, fullSync };
@@ -82,6 +102,13 @@ export class NftablesProxier implements ProxyBackend {
       table: this.opts.table,
       ...opts,
     });
+  }
+
+  /** After a successful apply: flush conntrack entries the change made stale (UDP only). */
+  private async cleanConntrack(): Promise<void> {
+    const pending = this.pendingConntrack;
+    this.pendingConntrack = { staleUdpEndpoints: [], newlyActiveUdpServices: [] };
+    if (this.opts.conntrack) await cleanConntrack(this.opts.conntrack, pending, this.opts.onConntrackError);
   }
 
   dispose(): void {}

@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { ProxyBackend } from '../../../proxy/conformance/backend.ts';
 import { IptablesProxier } from '../../../proxy/iptables/proxier.ts';
 import { ExecIptablesRunner } from '../../../proxy/iptables/runner.ts';
+import { type ConntrackRunner, ExecConntrackRunner } from '../../../proxy/model/conntrack.ts';
 import { NftablesProxier } from '../../../proxy/nftables/proxier.ts';
 import { ExecNftRunner } from '../../../proxy/nftables/runner.ts';
 import { ep, makeService, makeSlice } from '../../../proxy/testing/builders.ts';
@@ -27,8 +28,32 @@ const BRIDGE_IP = '10.244.1.1';
 
 const SERVER = `
 const net = require('node:net');
+const dgram = require('node:dgram');
 const me = process.argv[1];
-net.createServer((s) => { s.end(me + ' ' + s.remoteAddress); }).listen(8080, '0.0.0.0', () => console.log('ready'));
+const u = dgram.createSocket('udp4');
+u.on('message', (m, r) => u.send(me, r.port, r.address));
+u.bind(5353, '0.0.0.0', () => {
+  net.createServer((s) => { s.end(me + ' ' + s.remoteAddress); }).listen(8080, '0.0.0.0', () => console.log('ready'));
+});
+`;
+
+// Sends n datagrams from one fixed source port (so they share one conntrack entry), one at a time.
+const UDP_CLIENT = `
+const dgram = require('node:dgram');
+const [dst, port, n] = process.argv.slice(1);
+const s = dgram.createSocket('udp4');
+s.bind(40000, async () => {
+  const out = [];
+  for (let i = 0; i < Number(n); i++) {
+    out.push(await new Promise((res) => {
+      const t = setTimeout(() => { s.removeAllListeners('message'); res('timeout'); }, 2000);
+      s.once('message', (m) => { clearTimeout(t); res(m.toString()); });
+      s.send('q', Number(port), dst);
+    }));
+  }
+  console.log(JSON.stringify(out));
+  s.close();
+});
 `;
 
 const CLIENT_SCRIPT = `
@@ -112,6 +137,17 @@ function startServer(store: DisposableStore, netns: string, me: string): Promise
   });
 }
 
+async function udp(cli: string, dst: string, port: number, n: number): Promise<string[]> {
+  const r = await realExec.run(
+    'ip',
+    ['netns', 'exec', cli, process.execPath, '-e', UDP_CLIENT, dst, String(port), String(n)],
+    {
+      timeoutMs: 60_000,
+    },
+  );
+  return JSON.parse(r.stdout) as string[];
+}
+
 async function connect(cli: string, dst: string, port: number, n: number): Promise<string[]> {
   const r = await realExec.run(
     'ip',
@@ -161,12 +197,13 @@ function load(b: ProxyBackend): void {
   );
 }
 
-const backends: [string, (netns: string) => ProxyBackend][] = [
+const backends: [string, (netns: string, conntrack: ConntrackRunner) => ProxyBackend][] = [
   [
     'iptables',
-    (netns) =>
+    (netns, conntrack) =>
       new IptablesProxier({
         runner: new ExecIptablesRunner({ netns }),
+        conntrack,
         nodeName: 'node-1',
         nodeIPs: [NODE_IP, BRIDGE_IP],
         clusterCIDR: '10.244.0.0/16',
@@ -174,9 +211,10 @@ const backends: [string, (netns: string) => ProxyBackend][] = [
   ],
   [
     'nftables',
-    (netns) =>
+    (netns, conntrack) =>
       new NftablesProxier({
         runner: new ExecNftRunner({ netns }),
+        conntrack,
         nodeName: 'node-1',
         nodeIPs: [NODE_IP, BRIDGE_IP],
         clusterCIDR: '10.244.0.0/16',
@@ -191,8 +229,23 @@ describe.skipIf(!isRoot)('kernel cross-check: tracer prediction = where connecti
   backends.forEach(([name, make], i) => {
     it(`${name}`, async () => {
       const ns = await topology(store, `pn-px${process.pid}-${i}`);
-      const b = make(ns.node);
+      // Conntrack deletions are held back until released, to show the stale flow first.
+      const held: string[][] = [];
+      const b = make(ns.node, { delete: async (f) => void held.push(f) });
       load(b);
+      const dnsSlice = (ips: string[]) =>
+        makeSlice('ns1', 'dns', 'dns-a', (s) => {
+          s.ports = [{ name: 'dns', port: 5353, protocol: 'UDP' }];
+          s.endpoints = ips.map((x) => ep(x, { node: 'node-1' }));
+        });
+      b.onServiceUpdate(
+        undefined,
+        makeService('ns1', 'dns', (s) => {
+          s.spec.clusterIP = '10.96.0.53';
+          s.spec.ports = [{ name: 'dns', port: 53, protocol: 'UDP' }];
+        }),
+      );
+      b.onEndpointSliceUpdate(dnsSlice(['10.244.1.5', '10.244.1.6']), false);
       await b.sync();
       const flows: [string, number][] = [
         ['10.96.0.10', 80],
