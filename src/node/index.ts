@@ -1,0 +1,17 @@
+/**
+ * The node agent (the networking half of the kubelet): `startNodeAgent` runs one emulated node's
+ * pods — sandboxes as network namespaces wired by CNI, containers as processes, probes, status —
+ * and `podLogs` / `podExec` serve the CLI's `podnet logs` and `podnet exec`.
+ */
+export { startNodeAgent, type NodeAgent, type NodeAgentOptions, type SandboxRecord } from './agent.ts';
+export {
+  CniInvokeError,
+  type CniResultJson,
+  type CniTypes,
+  invokeConflist,
+  type NetConfList,
+  nodeConflist,
+} from './cni.ts';
+export { BUILTIN_IMAGES, planWorkload, type WorkloadPlan } from './images.ts';
+export { podExec, podLogPath, podLogs, type PodExecOptions, type PodLogsOptions } from './logs.ts';
+export { containerLogPath, podDir, sandboxName, sandboxPrefix } from './names.ts';

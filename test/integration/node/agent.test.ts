@@ -1,0 +1,304 @@
+// The node agent on the kernel: API server (memory store) + agents in-process, each node a netns we
+// create empty (the agent's CNI creates cni0 inside it).
+// Address plan: node-1 (our plugins) podCIDR 10.250.1.0/24, cni0 10.250.1.1; node-2 (reference
+// plugins from /usr/lib/cni) podCIDR 10.250.2.0/24. hostIPs 172.31.250.1/.2 (never configured).
+// Namespaces: pn-nt<rand>-node-{1,2}, pods pn-nt<rand>-pod-<hash>.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCniService } from '../../../cni/service.ts';
+import { findResource, type Pod } from '../../../src/api/index.ts';
+import { eventually, startTestServer, type TestServer } from '../../../src/apiserver/testing.ts';
+import { ApiClient } from '../../../src/client/index.ts';
+import { type NodeAgent, podExec, podLogs, sandboxName, startNodeAgent } from '../../../src/node/index.ts';
+import type { Disposable } from '../../../src/util/disposable.ts';
+
+const isRoot = process.getuid?.() === 0;
+const PODS = findResource('', 'v1', 'pods')!;
+const NODES = findResource('', 'v1', 'nodes')!;
+const ROOT = join(import.meta.dirname, '..', '..', '..');
+
+const cluster = `nt${Math.random().toString(36).slice(2, 7)}`;
+const nodeNs = (n: number) => `pn-${cluster}-node-${n}`;
+
+function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8' });
+}
+function inNs(ns: string, args: string[]): { code: number; out: string } {
+  const r = spawnSync('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8', timeout: 10_000 });
+  return { code: r.status ?? 1, out: (r.stdout ?? '') + (r.stderr ?? '') };
+}
+/** GETs `url` from inside `ns`, retrying while the server is still starting (a pod is Ready without a probe). */
+async function curl(ns: string, url: string): Promise<string> {
+  let r = inNs(ns, ['curl', '-s', '--max-time', '3', url]);
+  for (let i = 0; i < 40 && r.code === 7; i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    r = inNs(ns, ['curl', '-s', '--max-time', '3', url]);
+  }
+  return r.code === 0 ? r.out : `curl failed (${r.code}): ${r.out}`;
+}
+
+function makePod(name: string, node: string, f: (p: Pod) => void = () => {}): Pod {
+  const p: Pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'default', labels: { app: name } },
+    spec: {
+      nodeName: node,
+      terminationGracePeriodSeconds: 2,
+      containers: [
+        {
+          name: 'main',
+          image: 'registry.k8s.io/e2e-test-images/agnhost:2.39',
+          args: ['netexec', '--http-port=8080'],
+          ports: [{ containerPort: 8080 }],
+        },
+      ],
+    },
+  };
+  f(p);
+  return p;
+}
+
+describe.skipIf(!isRoot)('node agent', () => {
+  let ts: TestServer;
+  let client: ApiClient;
+  let stateDir: string;
+  const agents: NodeAgent[] = [];
+  let cniService: Disposable | undefined;
+  const socket = join(tmpdir(), `pn-${cluster}-cni.sock`);
+
+  const pod = (name: string) => client.get<Pod>(PODS, 'default', name);
+  const waitPod = (name: string, pred: (p: Pod) => boolean, what: string, ms = 20_000): Promise<Pod> =>
+    eventually<Pod | undefined>(
+      async () => {
+        const p = await pod(name);
+        return pred(p) ? p : undefined;
+      },
+      ms,
+      `${name}: ${what}`,
+    ) as Promise<Pod>;
+  const runningReady = (p: Pod) =>
+    p.status?.phase === 'Running' && p.status.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+
+  beforeAll(async () => {
+    execFileSync('bash', [join(ROOT, 'scripts/setup.d/cni.sh')], { cwd: ROOT, stdio: 'ignore' });
+    ts = await startTestServer();
+    client = new ApiClient(ts.kubeconfigPath);
+    stateDir = mkdtempSync(join(tmpdir(), `pn-${cluster}-state-`));
+    cniService = await startCniService({ socketPath: socket });
+    for (const n of [1, 2]) {
+      sh('ip', ['netns', 'add', nodeNs(n)]);
+      sh('ip', ['-n', nodeNs(n), 'link', 'set', 'lo', 'up']);
+    }
+    agents.push(
+      await startNodeAgent({
+        client,
+        nodeName: 'node-1',
+        clusterName: cluster,
+        nodeNetns: nodeNs(1),
+        hostIP: '172.31.250.1',
+        cni: {
+          binDir: join(ROOT, 'cni/bin'),
+          confPath: join(stateDir, 'node-1/cni/10-podnet.conflist'),
+          env: { PODNET_CNI_SOCKET: socket },
+        },
+        stateDir: join(stateDir, 'node-1'),
+        clusterDNS: '10.96.0.10',
+        heartbeatMs: 500,
+        backoff: { initialMs: 1000, maxMs: 2000 },
+      }),
+    );
+    agents.push(
+      await startNodeAgent({
+        client,
+        nodeName: 'node-2',
+        clusterName: cluster,
+        nodeNetns: nodeNs(2),
+        hostIP: '172.31.250.2',
+        podCIDR: '10.250.2.0/24',
+        cni: {
+          binDir: '/usr/lib/cni',
+          confPath: join(stateDir, 'node-2/cni/10-podnet.conflist'),
+          types: { bridge: 'bridge', ipam: 'host-local' },
+        },
+        stateDir: join(stateDir, 'node-2'),
+      }),
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    try {
+      for (const p of (await client.list<Pod>(PODS, 'default')).items)
+        await client.delete(PODS, 'default', p.metadata.name!).catch(() => {});
+      await new Promise((r) => setTimeout(r, 300));
+      for (const a of agents) await a.dispose();
+    } finally {
+      await cniService?.dispose();
+      for (const n of [1, 2]) spawnSync('ip', ['netns', 'del', nodeNs(n)]);
+      // Anything left by a failed test: sandboxes of this cluster and their /etc/netns files.
+      for (const ns of readdirSync('/run/netns').filter((x) => x.startsWith(`pn-${cluster}-`)))
+        spawnSync('ip', ['netns', 'del', ns]);
+      for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : [])
+        if (d.startsWith(`pn-${cluster}-`)) rmSync(join('/etc/netns', d), { recursive: true, force: true });
+      await client?.dispose();
+      await ts?.dispose();
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+    const leftNs = readdirSync('/run/netns').filter((x) => x.startsWith(`pn-${cluster}-`));
+    const leftEtc = existsSync('/etc/netns')
+      ? readdirSync('/etc/netns').filter((x) => x.startsWith(`pn-${cluster}-`))
+      : [];
+    const procs = spawnSync('pgrep', ['-f', stateDir], { encoding: 'utf8' }).stdout.trim();
+    expect({ leftNs, leftEtc, procs }).toEqual({ leftNs: [], leftEtc: [], procs: '' });
+  }, 60_000);
+
+  it('registers the node with addresses, labels, capacity and a Ready heartbeat once the podCIDR is set', async () => {
+    const n0 = await client.get<any>(NODES, undefined, 'node-1');
+    expect(n0.metadata.labels['kubernetes.io/hostname']).toBe('node-1');
+    expect(n0.status.addresses).toEqual([
+      { type: 'InternalIP', address: '172.31.250.1' },
+      { type: 'Hostname', address: 'node-1' },
+    ]);
+    expect(n0.status.capacity.pods).toBe('110');
+    expect(n0.status.conditions.find((c: any) => c.type === 'Ready').status).toBe('False');
+    // What node IPAM would do.
+    await client.patch(
+      NODES,
+      undefined,
+      'node-1',
+      { spec: { podCIDR: '10.250.1.0/24', podCIDRs: ['10.250.1.0/24'] } },
+      'merge',
+    );
+    const ready = await eventually(async () => {
+      const n = await client.get<any>(NODES, undefined, 'node-1');
+      const c = n.status.conditions.find((x: any) => x.type === 'Ready');
+      return c.status === 'True' ? c : undefined;
+    }, 5000);
+    await new Promise((r) => setTimeout(r, 1100));
+    const n2 = await client.get<any>(NODES, undefined, 'node-1');
+    expect(
+      Date.parse(n2.status.conditions.find((x: any) => x.type === 'Ready').lastHeartbeatTime),
+    ).toBeGreaterThan(Date.parse(ready.lastHeartbeatTime));
+  });
+
+  it('runs pods with distinct IPs in the podCIDR, reachable from the node without NAT, and pod to pod', async () => {
+    await client.create(PODS, makePod('web-a', 'node-1'));
+    await client.create(PODS, makePod('web-b', 'node-1'));
+    const a = await waitPod('web-a', runningReady, 'Running and Ready');
+    const b = await waitPod('web-b', runningReady, 'Running and Ready');
+    expect(a.status!.podIP).toMatch(/^10\.250\.1\.\d+$/);
+    expect(b.status!.podIP).toMatch(/^10\.250\.1\.\d+$/);
+    expect(a.status!.podIP).not.toBe(b.status!.podIP);
+    expect(a.status!.hostIP).toBe('172.31.250.1');
+    expect(a.status!.containerStatuses![0]).toMatchObject({
+      name: 'main',
+      ready: true,
+      started: true,
+      restartCount: 0,
+    });
+    expect(a.status!.containerStatuses![0].containerID).toMatch(/^podnet:\/\//);
+    expect(a.status!.conditions!.map((c) => c.type).sort()).toEqual(
+      ['ContainersReady', 'Initialized', 'PodReadyToStartContainers', 'PodScheduled', 'Ready'].sort(),
+    );
+    expect(await curl(nodeNs(1), `http://${a.status!.podIP}:8080/hostname`)).toBe('web-a');
+    expect(await curl(nodeNs(1), `http://${a.status!.podIP}:8080/clientip`)).toMatch(/^10\.250\.1\.1:\d+$/);
+    const nsA = sandboxName(cluster, { namespace: 'default', name: 'web-a', uid: a.metadata.uid! });
+    expect(await curl(nsA, `http://${b.status!.podIP}:8080/clientip`)).toMatch(
+      new RegExp(`^${a.status!.podIP!.replace(/\./g, '\\.')}:\\d+$`),
+    );
+    // Per-pod resolv.conf and hosts, seen through ip netns exec.
+    const resolv = inNs(nsA, ['cat', '/etc/resolv.conf']).out;
+    expect(resolv).toContain('nameserver 10.96.0.10');
+    expect(resolv).toContain('search default.svc.cluster.local svc.cluster.local cluster.local');
+    expect(resolv).toContain('options ndots:5');
+    expect(inNs(nsA, ['cat', '/etc/hosts']).out).toContain(`${a.status!.podIP}\tweb-a`);
+    // exec and logs as the CLI uses them.
+    const ex = await podExec({
+      clusterName: cluster,
+      pod: a,
+      command: ['ip', '-4', '-o', 'addr', 'show', 'eth0'],
+    });
+    expect(ex.code).toBe(0);
+    expect(ex.stdout).toContain(a.status!.podIP!);
+    let logText = '';
+    for await (const chunk of podLogs({ stateDir: join(stateDir, 'node-1'), pod: a })) logText += chunk;
+    expect(logText).toContain('listening on :8080');
+  });
+
+  it('restarts a killed container (restartCount 1) and reports a failing readiness probe as Ready=False', async () => {
+    await client.create(
+      PODS,
+      makePod('probe-fail', 'node-1', (p) => {
+        p.spec!.containers[0].readinessProbe = {
+          tcpSocket: { port: 9999 },
+          periodSeconds: 1,
+          failureThreshold: 1,
+        };
+      }),
+    );
+    const a = await pod('web-a');
+    const pids = agents[0].containerPids('default', 'web-a');
+    expect(pids.main).toBeGreaterThan(0);
+    process.kill(pids.main, 'SIGKILL');
+    const restarted = await waitPod(
+      'web-a',
+      (p) => p.status?.containerStatuses?.[0].restartCount === 1 && runningReady(p),
+      'restarted',
+    );
+    expect(restarted.status!.containerStatuses![0].lastState?.terminated?.exitCode).toBe(137);
+    expect(restarted.status!.podIP).toBe(a.status!.podIP);
+    expect(await curl(nodeNs(1), `http://${a.status!.podIP}:8080/hostname`)).toBe('web-a');
+    const pf = await waitPod(
+      'probe-fail',
+      (p) => p.status?.phase === 'Running' && !!p.status.containerStatuses?.[0].state?.running,
+      'running',
+    );
+    await new Promise((r) => setTimeout(r, 2500));
+    const after = await pod('probe-fail');
+    expect(after.status!.conditions!.find((c) => c.type === 'Ready')!.status).toBe('False');
+    expect(after.status!.containerStatuses![0].ready).toBe(false);
+    expect(await curl(nodeNs(1), `http://${pf.status!.podIP}:8080/hostname`)).toBe('probe-fail');
+  });
+
+  it('reports an image without a built-in workload as waiting ImageNotSupported', async () => {
+    await client.create(
+      PODS,
+      makePod('unknown-image', 'node-1', (p) => {
+        p.spec!.containers[0].image = 'example.com/some/app:1.0';
+        delete p.spec!.containers[0].args;
+      }),
+    );
+    const p = await waitPod(
+      'unknown-image',
+      (x) => !!x.status?.containerStatuses?.[0].state?.waiting?.message,
+      'waiting',
+    );
+    expect(p.status!.phase).toBe('Pending');
+    expect(p.status!.containerStatuses![0].state!.waiting!.reason).toBe('ImageNotSupported');
+  });
+
+  it('deleting a pod stops its processes and removes its netns and IP allocation', async () => {
+    const b = await pod('web-b');
+    const ns = sandboxName(cluster, { namespace: 'default', name: 'web-b', uid: b.metadata.uid! });
+    const pid = agents[0].containerPids('default', 'web-b').main;
+    expect(existsSync(`/run/netns/${ns}`)).toBe(true);
+    const ipamDir = join(stateDir, 'node-1/ipam', `pn-${cluster}`);
+    expect(readdirSync(ipamDir)).toContain(b.status!.podIP);
+    await client.delete(PODS, 'default', 'web-b');
+    await eventually(() => !existsSync(`/run/netns/${ns}`), 10_000, 'netns removed');
+    expect(existsSync(`/etc/netns/${ns}`)).toBe(false);
+    expect(readdirSync(ipamDir)).not.toContain(b.status!.podIP);
+    expect(() => process.kill(pid, 0)).toThrow();
+  });
+
+  it('runs pods with the reference bridge + host-local plugins swapped in', async () => {
+    await client.create(PODS, makePod('ref-a', 'node-2'));
+    const p = await waitPod('ref-a', runningReady, 'Running and Ready');
+    expect(p.status!.podIP).toMatch(/^10\.250\.2\.\d+$/);
+    expect(await curl(nodeNs(2), `http://${p.status!.podIP}:8080/hostname`)).toBe('ref-a');
+    expect(await curl(nodeNs(2), `http://${p.status!.podIP}:8080/clientip`)).toMatch(/^10\.250\.2\.1:\d+$/);
+  });
+});
