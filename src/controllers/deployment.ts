@@ -287,6 +287,19 @@ export class DeploymentController implements Controller {
       newRS = await this.setRSAnnotations(newRS, { [ANNOTATION_REVISION]: String(wantRevision) });
       all = [...olds, newRS];
     }
+    // minReadySeconds is not part of the template: carry changes over to the current ReplicaSet.
+    const minReady = d.spec?.minReadySeconds ?? 0;
+    if ((newRS.spec?.minReadySeconds ?? 0) !== minReady) {
+      newRS = await this.o.client.patch<ReplicaSet>(
+        R.replicaSets,
+        newRS.metadata.namespace,
+        newRS.metadata.name!,
+        {
+          spec: { minReadySeconds: minReady },
+        },
+      );
+      all = [...olds, newRS];
+    }
     await this.setDeploymentRevision(d, revisionOf(newRS));
 
     if (d.spec?.strategy?.type === 'Recreate') {
@@ -319,8 +332,14 @@ export class DeploymentController implements Controller {
     }
     all = [...olds, newRS];
     const st = await this.syncStatus(d, all, newRS, progressing);
-    if (st.conditions?.find((c) => c.type === 'Progressing')?.reason === 'NewReplicaSetAvailable') {
+    const prog = st.conditions?.find((c) => c.type === 'Progressing');
+    if (prog?.reason === 'NewReplicaSetAvailable') {
       await this.cleanup(d, olds);
+    } else if (prog?.status === 'True') {
+      // Look again when the progress deadline would pass, to report ProgressDeadlineExceeded.
+      const deadlineMs = (d.spec?.progressDeadlineSeconds ?? 600) * 1000;
+      const since = Date.parse(prog.lastUpdateTime ?? '') || this.clock.now();
+      this.queue.addAfter(key, Math.max(0, since + deadlineMs - this.clock.now()) + 1000);
     }
   }
 

@@ -21,6 +21,7 @@ import {
   keyOf,
   newQueue,
   R,
+  recordEvent,
   runQueue,
   splitKey,
 } from './base.ts';
@@ -180,7 +181,7 @@ export class ReplicaSetController implements Controller {
       const diff = active.length - want;
       if (diff < 0) await this.createPods(key, rs, Math.min(-diff, this.burst));
       else if (diff > 0)
-        await this.deletePods(key, rankPodsForDeletion(active).slice(0, Math.min(diff, this.burst)));
+        await this.deletePods(key, rs, rankPodsForDeletion(active).slice(0, Math.min(diff, this.burst)));
     }
     await this.updateStatus(rs, active);
   }
@@ -217,19 +218,28 @@ export class ReplicaSetController implements Controller {
   private async createPods(key: string, rs: ReplicaSet, n: number): Promise<void> {
     this.expectations.expect(key, n, 0);
     const results = await Promise.allSettled(
-      Array.from({ length: n }, () => this.o.client.create(R.pods, podFromTemplate(rs))),
+      Array.from({ length: n }, () => this.o.client.create<Pod>(R.pods, podFromTemplate(rs))),
     );
     let firstErr: unknown;
     for (const r of results) {
       if (r.status === 'rejected') {
         this.expectations.creationObserved(key);
         firstErr ??= r.reason;
+      } else {
+        this.event(rs, 'Normal', 'SuccessfulCreate', `Created pod: ${r.value.metadata.name}`);
       }
     }
-    if (firstErr) throw firstErr;
+    if (firstErr) {
+      this.event(rs, 'Warning', 'FailedCreate', `Error creating: ${(firstErr as Error).message}`);
+      throw firstErr;
+    }
   }
 
-  private async deletePods(key: string, pods: Pod[]): Promise<void> {
+  private event(rs: ReplicaSet, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    void recordEvent(this.o.client, rs, type, reason, message, this.name, this.clock);
+  }
+
+  private async deletePods(key: string, rs: ReplicaSet, pods: Pod[]): Promise<void> {
     this.expectations.expect(key, 0, pods.length);
     const results = await Promise.allSettled(
       pods.map((p) =>
@@ -239,12 +249,14 @@ export class ReplicaSetController implements Controller {
       ),
     );
     let firstErr: unknown;
-    for (const r of results) {
+    results.forEach((r, i) => {
       if (r.status === 'rejected') {
         this.expectations.deletionObserved(key);
         if (!isApiError(r.reason, 'NotFound')) firstErr ??= r.reason;
+      } else {
+        this.event(rs, 'Normal', 'SuccessfulDelete', `Deleted pod: ${pods[i]!.metadata.name}`);
       }
-    }
+    });
     if (firstErr) throw firstErr;
   }
 

@@ -22,6 +22,8 @@ export interface TestCluster {
   hold: ((p: Pod) => boolean) | undefined;
   /** Clears `hold` and starts every pod that was held. */
   release(): void;
+  /** Stops the controller manager and starts a fresh one (new caches, new allocator state). */
+  restartControllers(): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -79,8 +81,8 @@ export async function startCluster(
   const dir = mkdtempSync(join(tmpdir(), 'pn-ctrl-it-'));
   const api = await runApiServer({ stateDir: dir, store: { backend: 'memory' }, port: 0 });
   const client = new ApiClient(api.kubeconfigPath);
-  const informers = InformerFactory.forClient(client);
-  const cm = await startControllerManager({ client, informers, endpointsBatchMs: 20, ...opts });
+  let informers = InformerFactory.forClient(client);
+  let cm = await startControllerManager({ client, informers, endpointsBatchMs: 20, ...opts });
   const sched = opts.withScheduler ? await opts.withScheduler(client) : undefined;
   // Fake kubelet: Pending pods on a node become Running and Ready with an IP of the node's CIDR.
   const kubeletInformers = InformerFactory.forClient(client);
@@ -151,6 +153,13 @@ export async function startCluster(
     informers,
     api,
     hold: undefined,
+    async restartControllers() {
+      await cm.dispose();
+      await informers.dispose();
+      informers = InformerFactory.forClient(client);
+      cluster.informers = informers;
+      cm = await startControllerManager({ client, informers, endpointsBatchMs: 20, ...opts });
+    },
     release() {
       cluster.hold = undefined;
       for (const p of pods.list()) void run(p).catch(() => {});
