@@ -140,7 +140,7 @@ function wsEchoServer(req: http.IncomingMessage, socket: Duplex, head: Buffer, n
   socket.write(
     `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${wsAccept(key)}\r\nX-Backend: ${name}\r\n\r\n`,
   );
-  let buf = Buffer.from(head);
+  let buf: Buffer = Buffer.from(head);
   socket.on('data', (d: Buffer) => {
     buf = Buffer.concat([buf, d]);
     for (;;) {
@@ -170,7 +170,7 @@ export async function wsConnect(
   sock.write(
     `GET ${path} HTTP/1.1\r\nHost: ${hostHeader}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
   );
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   const waiters: Array<() => void> = [];
   sock.on('data', (d: Buffer) => {
     buf = Buffer.concat([buf, d]);
