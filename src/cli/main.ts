@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { ApiError } from '../api/errors.ts';
 import { PodnetError } from '../util/errors.ts';
 import { register as registerApiserver } from './commands/apiserver.ts';
+import { register as registerCluster } from './commands/cluster.ts';
 import { register as registerDemo } from './commands/demo.ts';
 import { register as registerKubeconfig } from './commands/kubeconfig.ts';
 
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerApiserver(program);
   registerKubeconfig(program);
+  registerCluster(program);
   return program;
 }
 
