@@ -192,14 +192,14 @@ export class ProxyState {
       updatedServices.add(key);
       for (const [k, prev] of ch.previous) {
         const svc = prevServices.get(k) ?? this.services.get(k);
-        if (!svc || svc.protocol !== 'UDP') continue;
+        if (svc?.protocol !== 'UDP') continue;
         const now = new Set((ch.current.get(k) ?? []).filter(usableEndpoint).map((e) => e.ip));
         for (const e of prev)
           if (usableEndpoint(e) && !now.has(e.ip)) staleUdpEndpoints.push({ service: svc, ip: e.ip });
       }
       for (const [k, cur] of ch.current) {
         const svc = this.services.get(k);
-        if (!svc || svc.protocol !== 'UDP') continue;
+        if (svc?.protocol !== 'UDP') continue;
         const before = (ch.previous.get(k) ?? []).some(usableEndpoint);
         if (!before && cur.some(usableEndpoint)) newlyActiveUdpServices.push(svc);
       }

@@ -274,6 +274,22 @@ describe.skipIf(!isRoot)('kernel cross-check: tracer prediction = where connecti
           predicted.masquerade ? BRIDGE_IP : CLIENT,
         ]);
       }
+
+      // UDP: one source port = one conntrack entry, pinned to one endpoint.
+      const first = await udp(ns.cli, '10.96.0.53', 53, 3);
+      expect(new Set(first).size, `udp replies ${first}`).toBe(1);
+      const pinned = first[0]!;
+      expect(['10.244.1.5', '10.244.1.6']).toContain(pinned);
+      const other = pinned === '10.244.1.5' ? '10.244.1.6' : '10.244.1.5';
+      b.onEndpointSliceUpdate(dnsSlice([other]), false);
+      await b.sync();
+      expect(held).toContainEqual(['-p', 'udp', '--orig-dst', '10.96.0.53', '--dst-nat', pinned]);
+      // The rules no longer mention the removed endpoint, but the flow still goes there...
+      expect(await udp(ns.cli, '10.96.0.53', 53, 2)).toEqual([pinned, pinned]);
+      // ...until its conntrack entry is deleted; then it follows the rules.
+      const real = new ExecConntrackRunner({ netns: ns.node });
+      for (const f of held) await real.delete(f);
+      expect(await udp(ns.cli, '10.96.0.53', 53, 2)).toEqual([other, other]);
     });
   });
 });

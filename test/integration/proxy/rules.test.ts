@@ -167,5 +167,7 @@ describe.skipIf(!isRoot)('proxy rules in the kernel', () => {
         f.name,
       ).toEqual(b.map((r) => [r.verdict, r.dnat, r.masquerade]));
     }
+    await cleanupNftables(runner);
+    expect(await runner.list('kube-proxy')).toBe('');
   });
 });
