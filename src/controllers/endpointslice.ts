@@ -7,7 +7,7 @@
  * schedules its Services after `batchMs`, so a burst of changes becomes one write per slice.
  * Existing slices with the same family and ports are updated in place to keep names stable.
  */
-import type { Endpoints, Pod, Service } from '../api/kinds/core.ts';
+import type { Endpoints, Node, Pod, Service } from '../api/kinds/core.ts';
 import { type EndpointSlice, LABEL_MANAGED_BY, LABEL_SERVICE_NAME } from '../api/kinds/discovery.ts';
 import { isApiError } from '../api/errors.ts';
 import { labelSelectorFromMap, matchesLabels } from '../api/selectors.ts';
@@ -29,6 +29,7 @@ import {
   buildDesiredSlices,
   buildEndpointSubsets,
   type DesiredSlice,
+  LABEL_ZONE,
   MAX_ENDPOINTS_PER_SLICE,
   portsKey,
   selectsPods,
@@ -65,6 +66,7 @@ export class EndpointSliceController implements Controller {
   private podInf!: SharedInformer<Pod>;
   private sliceInf!: SharedInformer<EndpointSlice>;
   private epInf!: SharedInformer<Endpoints>;
+  private nodeInf!: SharedInformer<Node>;
   /**
    * What we last wrote per Service: slice name → resourceVersion (or 'deleted'). Until the cache
    * shows those writes, a reconcile would act on stale slices (and, say, create a duplicate), so
@@ -83,6 +85,7 @@ export class EndpointSliceController implements Controller {
     this.podInf = this.o.informers.informerFor<Pod>(R.pods);
     this.sliceInf = this.o.informers.informerFor<EndpointSlice>(R.endpointSlices);
     this.epInf = this.o.informers.informerFor<Endpoints>(R.endpoints);
+    this.nodeInf = this.o.informers.informerFor<Node>(R.nodes);
     const batch = this.o.batchMs ?? 100;
     d.add(
       this.svcInf.addEventHandler({
@@ -158,7 +161,12 @@ export class EndpointSliceController implements Controller {
       return;
     }
     const pods = this.podInf.list(ns);
-    const desired = buildDesiredSlices(svc, pods, this.o.maxEndpointsPerSlice ?? MAX_ENDPOINTS_PER_SLICE);
+    const desired = buildDesiredSlices(
+      svc,
+      pods,
+      this.o.maxEndpointsPerSlice ?? MAX_ENDPOINTS_PER_SLICE,
+      (node) => this.nodeInf.get(undefined, node)?.metadata.labels?.[LABEL_ZONE],
+    );
     await this.syncSlices(key, svc, desired, existing);
     await this.syncEndpoints(svc, pods);
   }

@@ -95,8 +95,11 @@ export function serviceFamilies(svc: Service): Array<'IPv4' | 'IPv6'> {
   return [...new Set(f)];
 }
 
-/** The Endpoint a pod contributes for one address. */
-export function podToEndpoint(svc: Service, pod: Pod, ip: string): Endpoint {
+/** Node label carrying the zone (copied to `endpoint.zone` for topology-aware routing). */
+export const LABEL_ZONE = 'topology.kubernetes.io/zone';
+
+/** The Endpoint a pod contributes for one address (`zone` from its node, when known). */
+export function podToEndpoint(svc: Service, pod: Pod, ip: string, zone?: string): Endpoint {
   const ready = isPodReady(pod);
   const terminating = !!pod.metadata.deletionTimestamp;
   const publish = svc.spec?.publishNotReadyAddresses === true;
@@ -116,6 +119,7 @@ export function podToEndpoint(svc: Service, pod: Pod, ip: string): Endpoint {
   };
   if (pod.spec?.nodeName) ep.nodeName = pod.spec.nodeName;
   if (pod.spec?.hostname && pod.spec.subdomain === svc.metadata.name) ep.hostname = pod.spec.hostname;
+  if (zone) ep.zone = zone;
   return ep;
 }
 
@@ -129,6 +133,7 @@ export function buildDesiredSlices(
   svc: Service,
   pods: readonly Pod[],
   maxPerSlice = MAX_ENDPOINTS_PER_SLICE,
+  zoneOf: (nodeName: string) => string | undefined = () => undefined,
 ): DesiredSlice[] {
   const groups = new Map<string, DesiredSlice>();
   const families = serviceFamilies(svc);
@@ -144,7 +149,9 @@ export function buildDesiredSlices(
         g = { addressType: fam, ports, endpoints: [] };
         groups.set(key, g);
       }
-      g.endpoints.push(podToEndpoint(svc, pod, ip));
+      g.endpoints.push(
+        podToEndpoint(svc, pod, ip, pod.spec?.nodeName ? zoneOf(pod.spec.nodeName) : undefined),
+      );
     }
   }
   const out: DesiredSlice[] = [];

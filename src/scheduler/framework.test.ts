@@ -161,6 +161,23 @@ describe('filters', () => {
   });
 });
 
+describe('host ports', () => {
+  it('refuses a node where the hostPort is taken (0.0.0.0 clashes with any IP)', () => {
+    const hp = (name: string, port: number, hostIP?: string, protocol: 'TCP' | 'UDP' = 'TCP') =>
+      makePod(
+        name,
+        (p) => (p.spec!.containers[0]!.ports = [{ containerPort: 80, hostPort: port, hostIP, protocol }]),
+      );
+    const info: NodeInfo = { node: makeNode('n'), pods: [hp('a', 8080, '172.31.0.11')] };
+    expect(filterNode(hp('p', 8080), info)).toEqual([
+      "node(s) didn't have free ports for the requested pod ports",
+    ]);
+    expect(filterNode(hp('p', 8080, '172.31.0.12'), info)).toEqual([]);
+    expect(filterNode(hp('p', 8080, undefined, 'UDP'), info)).toEqual([]);
+    expect(filterNode(hp('p', 8081), info)).toEqual([]);
+  });
+});
+
 describe('fitErrorMessage', () => {
   it('matches upstream wording and order', () => {
     const nodes = [makeNode('n1', (n) => (n.metadata.labels!.disk = 'ssd')), makeNode('n2'), makeNode('n3')];

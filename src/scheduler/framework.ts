@@ -163,6 +163,7 @@ export const REASONS = {
   unschedulable: 'node(s) were unschedulable',
   nodeName: "node(s) didn't match the requested node name",
   affinity: "node(s) didn't match Pod's node affinity/selector",
+  ports: "node(s) didn't have free ports for the requested pod ports",
   taint: (t: Taint) => `node(s) had untolerated taint {${t.key}: ${t.value ?? ''}}`,
   tooManyPods: 'Too many pods',
   insufficient: (r: string) => `Insufficient ${r}`,
@@ -186,6 +187,7 @@ export function filterNode(pod: Pod, info: NodeInfo): string[] {
     if (!tolerations.some((x) => tolerates(x, taint))) return [REASONS.taint(taint)];
   }
   if (!matchesNodeAffinity(pod, node)) return [REASONS.affinity];
+  if (hostPortConflict(pod, info.pods)) return [REASONS.ports];
   const alloc = allocatable(node);
   const used = requested(info);
   const want = podRequests(pod);
@@ -194,6 +196,34 @@ export function filterNode(pod: Pod, info: NodeInfo): string[] {
   if (want.cpu > 0 && used.cpu + want.cpu > alloc.cpu + 1e-9) out.push(REASONS.insufficient('cpu'));
   if (want.memory > 0 && used.memory + want.memory > alloc.memory) out.push(REASONS.insufficient('memory'));
   return out;
+}
+
+/** hostPorts a pod asks for: `ip/protocol/port` (ip 0.0.0.0 when unset). */
+export function hostPorts(pod: Pod): Array<{ ip: string; protocol: string; port: number }> {
+  const out: Array<{ ip: string; protocol: string; port: number }> = [];
+  for (const c of [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])])
+    for (const p of c.ports ?? [])
+      if (p.hostPort)
+        out.push({ ip: p.hostIP || '0.0.0.0', protocol: p.protocol ?? 'TCP', port: p.hostPort });
+  return out;
+}
+
+/**
+ * Would `pod`'s hostPorts clash with those of pods already on the node? Same port and protocol
+ * clash when either side binds 0.0.0.0 or both bind the same IP (upstream's NodePorts filter).
+ */
+export function hostPortConflict(pod: Pod, onNode: readonly Pod[]): boolean {
+  const want = hostPorts(pod);
+  if (want.length === 0) return false;
+  const used = onNode.flatMap(hostPorts);
+  return want.some((w) =>
+    used.some(
+      (u) =>
+        u.port === w.port &&
+        u.protocol === w.protocol &&
+        (u.ip === '0.0.0.0' || w.ip === '0.0.0.0' || u.ip === w.ip),
+    ),
+  );
 }
 
 /**
