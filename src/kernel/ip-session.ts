@@ -47,10 +47,17 @@ export class IpSession {
     this.child = child;
     this.lineNo = 0;
     child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (s: string) => this.onData(s));
+    child.stdout.on('data', (s: string) => {
+      if (this.child === child) this.onData(s);
+    });
     child.stdin.on('error', () => {});
     child.on('exit', () => {
-      if (this.child === child) this.child = undefined;
+      // An idle stop ends a child with nothing pending, possibly after a new child took over:
+      // only an unexpected exit of the current child fails the transactions in flight.
+      if (this.child !== child) return;
+      this.child = undefined;
+      this.buf = '';
+      this.errText = [];
       const err = new Error(`ip session for ${this.ns ?? 'own namespace'} exited`);
       for (const t of this.pending.splice(0)) t.reject(err);
     });
@@ -136,6 +143,8 @@ export class IpSession {
     this.closed = true;
     if (this.idle) clearTimeout(this.idle);
     this.stop();
+    const err = new Error('ip session disposed');
+    for (const t of this.pending.splice(0)) t.reject(err);
   }
 }
 

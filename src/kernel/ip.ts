@@ -404,6 +404,7 @@ export class FakeIp implements Ip {
   }
 
   async apply(ns: NsRef, ops: IpOp[]): Promise<void> {
+    if (ops.length === 0) return; // as RealIp: an empty batch starts no process
     const lines = ops.map(renderIpOp);
     this.batches.push({ ns: this.key(ns), lines });
     this.space(ns);

@@ -68,7 +68,7 @@ describe.skipIf(!isRoot).each<[Mode, number]>([
       ifname: 'eth0',
     });
     expect(add1.raw).toContain('"ips"');
-    expect(add1.code).toBe(0);
+    expect(add1.code, add1.raw).toBe(0);
     const add2 = await call({
       command: 'ADD',
       conf: conf(),
@@ -76,7 +76,7 @@ describe.skipIf(!isRoot).each<[Mode, number]>([
       netns: `/run/netns/${pod2}`,
       ifname: 'eth0',
     });
-    expect(add2.code).toBe(0);
+    expect(add2.code, add2.raw).toBe(0);
     const ip1 = add1.out.ips[0].address.split('/')[0];
     const ip2 = add2.out.ips[0].address.split('/')[0];
     expect(ip1).not.toBe(ip2);
@@ -146,7 +146,7 @@ describe.skipIf(!isRoot).each<[Mode, number]>([
       netns: `/run/netns/${pod}`,
       ifname: 'eth0',
     });
-    expect(add.code).toBe(0);
+    expect(add.code, add.raw).toBe(0);
     expect((await call({ command: 'STATUS', conf: conf() })).code).toBe(0);
     const gc = await call({ command: 'GC', conf: conf((c) => (c['cni.dev/valid-attachments'] = [])) });
     expect(gc.code).toBe(0);
@@ -175,7 +175,7 @@ describe.skipIf(!isRoot).each<[Mode, number]>([
       netns: `/run/netns/${p1}`,
       ifname: 'eth0',
     });
-    expect(ok.code).toBe(0);
+    expect(ok.code, ok.raw).toBe(0);
     const full = await call({
       command: 'ADD',
       conf: conf(small),
@@ -262,7 +262,7 @@ describe.skipIf(!isRoot).each<[Mode, number]>([
       netns: `/run/netns/${pod}`,
       ifname: 'eth0',
     });
-    expect(add.code).toBe(0);
+    expect(add.code, add.raw).toBe(0);
     const pmConf = {
       cniVersion: '1.1.0',
       name: 'pn-cni-net',

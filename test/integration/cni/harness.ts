@@ -95,7 +95,7 @@ export interface Call {
 
 /** Options of one plugin call. */
 export interface CallOpts {
-  /** Namespace the runtime (and thus the plugin) runs in. */
+  /** Namespace the runtime (and thus the plugin) runs in; '' = this process's own (IPAM only). */
   host: string;
   command: string;
   conf: unknown;
@@ -121,7 +121,8 @@ export function callPlugin(file: string, o: CallOpts): Promise<Call> {
   if (o.args !== undefined) env.CNI_ARGS = o.args;
   const t0 = performance.now();
   return new Promise((resolvePromise, reject) => {
-    const child = spawn('ip', ['netns', 'exec', o.host, file], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const [cmd, argv] = o.host ? ['ip', ['netns', 'exec', o.host, file]] : [file, []];
+    const child = spawn(cmd, argv, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let raw = '';
     let stderr = '';
     child.stdout.on('data', (b) => (raw += b));
