@@ -25,12 +25,7 @@ function makePod(f: (p: Pod) => void = () => {}): Pod {
   f(p);
   return p;
 }
-function makeService(
-  ns: string,
-  name: string,
-  ip: string,
-  ports: Service['spec'] extends infer S ? any : never,
-): Service {
+function makeService(ns: string, name: string, ip: string, ports: any[]): Service {
   return { metadata: { name, namespace: ns }, spec: { clusterIP: ip, ports } } as Service;
 }
 
@@ -93,7 +88,7 @@ describe('container environment', () => {
       configMaps: new Map<string, any>([
         ['cfg', { metadata: { name: 'cfg', namespace: 'shop' }, data: { k: 'v' } }],
       ]),
-      secrets: new Map([
+      secrets: new Map<string, any>([
         [
           'sec',
           { metadata: { name: 'sec', namespace: 'shop' }, data: { p: Buffer.from('pw').toString('base64') } },
