@@ -103,11 +103,6 @@ function block(tokens: string[], open: number): [string[], number] {
   throw new Error('unbalanced "{"');
 }
 
-/** Block tokens keeping newlines (for nested statement splitting). */
-function rawBlock(tokens: string[], open: number): [string[], number] {
-  return block(tokens, open);
-}
-
 const PRIORITY_NAMES: Record<string, number> = {
   raw: -300,
   mangle: -150,
@@ -274,7 +269,7 @@ export class NftRuleset {
           t = { family: fam, name: tname, chains: new Map(), sets: new Map() };
           staged.set(key, t);
         }
-        if (w[3] === '{') this.tableBody(t, rawBlock(w, 3)[0]);
+        if (w[3] === '{') this.tableBody(t, block(w, 3)[0]);
         return;
       }
       case 'chain': {
@@ -295,7 +290,7 @@ export class NftRuleset {
           c.rules = [];
           return;
         }
-        this.chainBody(t, name, w[4] === '{' ? rawBlock(w, 4)[0] : []);
+        this.chainBody(t, name, w[4] === '{' ? block(w, 4)[0] : []);
         return;
       }
       case 'rule': {
@@ -320,7 +315,7 @@ export class NftRuleset {
           s.elements.clear();
           return;
         }
-        this.setBody(t, obj, name, w[4] === '{' ? rawBlock(w, 4)[0] : []);
+        this.setBody(t, obj, name, w[4] === '{' ? block(w, 4)[0] : []);
         return;
       }
       case 'element': {
@@ -344,8 +339,8 @@ export class NftRuleset {
   private tableBody(t: NftTable, inner: string[]): void {
     for (const st of statements(inner)) {
       if (st[0] === 'comment' || st[0] === 'flags') continue;
-      if (st[0] === 'chain') this.chainBody(t, st[1]!, st[2] === '{' ? rawBlock(st, 2)[0] : []);
-      else if (st[0] === 'map' || st[0] === 'set') this.setBody(t, st[0], st[1]!, rawBlock(st, 2)[0]);
+      if (st[0] === 'chain') this.chainBody(t, st[1]!, st[2] === '{' ? block(st, 2)[0] : []);
+      else if (st[0] === 'map' || st[0] === 'set') this.setBody(t, st[0], st[1]!, block(st, 2)[0]);
       else throw new Error(`unexpected "${st.join(' ')}" in table ${t.name}`);
     }
   }

@@ -269,20 +269,18 @@ export function traceNftables(rules: string | NftRuleset, pkt: Packet, opts: Nft
         continue;
       }
       if (toks[j] === 'vmap') {
+        // A verdict map ends the rule either way: a hit gives the verdict, a miss means no match.
         let elements: Map<string, string[]>;
-        let after: number;
         if (toks[j + 1]?.startsWith('@')) {
           const s = t.sets.get(toks[j + 1]!.slice(1));
           if (!s) throw new Error(`map ${toks[j + 1]} not found`);
           elements = s.elements;
-          after = j + 2;
-        } else [elements, after] = anonElements(toks, j + 1);
+        } else [elements] = anonElements(toks, j + 1);
         for (const b of branches) {
           const v = lookup(elements, b.key);
           if (!v) out.push([b.c, { kind: 'next' }]);
           else out.push([b.c, verdictOf(v)]);
         }
-        void after;
         continue;
       }
       let negate = false;
