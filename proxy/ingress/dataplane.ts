@@ -15,9 +15,12 @@ import https from 'node:https';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
+import { Pool } from 'undici';
 import {
   clientAddress,
+  connectionTokens,
   downstreamResponseHeaders,
+  HOP_BY_HOP,
   framingProblem,
   upstreamRequestHeaders,
 } from './headers.ts';
@@ -46,8 +49,11 @@ export interface Listener {
   httpsPort: number;
 }
 
-interface Pool {
+interface UpstreamPool {
+  /** node:http pool, for requests with a body (streamed once connected, so retries are safe). */
   agent: http.Agent;
+  /** undici pool, for requests without a body (the fast path). Closing it lets in-flight requests finish. */
+  pool: Pool;
   inflight: number;
   retired: boolean;
 }
@@ -64,7 +70,7 @@ const CONNECT_ERRORS = new Set([
 /** Routes requests through the current table. */
 export class IngressDataPlane {
   private table = new RouteTable();
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, UpstreamPool>();
   private readonly rr = new Map<string, number>();
   private readonly o: Required<Omit<DataPlaneOptions, 'log'>> & { log: (l: string) => void };
 
@@ -108,12 +114,13 @@ export class IngressDataPlane {
     for (const [k, p] of this.pools) this.closePool(k, p);
   }
 
-  private closePool(k: string, p: Pool): void {
+  private closePool(k: string, p: UpstreamPool): void {
     p.agent.destroy();
+    void p.pool.close().catch(() => {});
     this.pools.delete(k);
   }
 
-  private pool(protocol: 'HTTP' | 'HTTPS', e: UpstreamEndpoint): Pool {
+  private pool(protocol: 'HTTP' | 'HTTPS', e: UpstreamEndpoint): UpstreamPool {
     const k = poolKey(protocol, e);
     let p = this.pools.get(k);
     if (!p) {
@@ -128,13 +135,26 @@ export class IngressDataPlane {
         protocol === 'HTTPS'
           ? new https.Agent({ ...common, rejectUnauthorized: false })
           : new http.Agent(common);
-      p = { agent, inflight: 0, retired: false };
+      const pool = new Pool(
+        `${protocol === 'HTTPS' ? 'https' : 'http'}://${e.ip.includes(':') ? `[${e.ip}]` : e.ip}:${e.port}`,
+        {
+          connections: 256,
+          pipelining: 1,
+          keepAliveTimeout: this.o.upstreamIdleTimeoutMs,
+          connectTimeout: this.o.connectTimeoutMs,
+          headersTimeout: this.o.responseTimeoutMs,
+          bodyTimeout: 0,
+          ...(protocol === 'HTTPS' ? { connect: { rejectUnauthorized: false } } : {}),
+        },
+      );
+      pool.on('connectionError', () => {});
+      p = { agent, pool, inflight: 0, retired: false };
       this.pools.set(k, p);
     }
     return p;
   }
 
-  private release(protocol: 'HTTP' | 'HTTPS', e: UpstreamEndpoint, p: Pool): void {
+  private release(protocol: 'HTTP' | 'HTTPS', e: UpstreamEndpoint, p: UpstreamPool): void {
     p.inflight--;
     if (p.retired && p.inflight === 0 && this.pools.get(poolKey(protocol, e)) === p)
       this.closePool(poolKey(protocol, e), p);
@@ -243,7 +263,98 @@ export class IngressDataPlane {
     );
     const hasBody =
       req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    if (!hasBody && req.headers.expect === undefined) {
+      this.forwardFast(req, res, r.backend, this.order(r.backend), r.path, headers, 0);
+      return;
+    }
     this.forward(req, res, r.backend, this.order(r.backend), r.path, headers, hasBody, 0);
+  }
+
+  /** Bodiless requests through undici: any failure before the answer starts is retried elsewhere. */
+  private forwardFast(
+    req: IncomingMessage,
+    res: ServerResponse,
+    backend: ResolvedBackend,
+    endpoints: UpstreamEndpoint[],
+    path: string,
+    headers: string[],
+    attempt: number,
+  ): void {
+    const ep = endpoints[attempt]!;
+    const pool = this.pool(backend.protocol, ep);
+    pool.inflight++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.release(backend.protocol, ep, pool);
+    };
+    let started = false;
+    let ctl: { abort(reason: Error): void } | undefined;
+    const onClose = () => {
+      if (!res.writableFinished) ctl?.abort(new Error('client went away'));
+    };
+    res.on('close', onClose);
+    pool.pool.dispatch({ path, method: req.method as any, headers, body: null }, {
+      onRequestStart: (c: any) => {
+        ctl = c;
+      },
+      onResponseStart: (
+        c: any,
+        status: number,
+        h: Record<string, string | string[] | undefined>,
+        msg?: string,
+      ) => {
+        started = true;
+        if (res.destroyed) {
+          c.abort(new Error('client went away'));
+          return;
+        }
+        res.writeHead(status, msg || undefined, responseHeaderObject(h) as any);
+      },
+      onResponseData: (c: any, chunk: Buffer) => {
+        if (!res.write(chunk)) {
+          c.pause();
+          res.once('drain', () => c.resume());
+        }
+      },
+      onResponseEnd: () => {
+        res.off('close', onClose);
+        res.end();
+        release();
+      },
+      onResponseError: (_c: any, err: Error & { code?: string }) => {
+        res.off('close', onClose);
+        release();
+        if (started || res.destroyed) {
+          res.destroy();
+          return;
+        }
+        const code = err.code ?? '';
+        if (
+          IDEMPOTENT.has(req.method ?? '') ||
+          CONNECT_ERRORS.has(code) ||
+          code === 'UND_ERR_CONNECT_TIMEOUT'
+        ) {
+          if (attempt + 1 < endpoints.length) {
+            this.o.log(
+              `ingress: ${backend.key} ${ep.ip}:${ep.port}: ${code || err.message}; retrying on another endpoint`,
+            );
+            this.forwardFast(req, res, backend, endpoints, path, headers, attempt + 1);
+            return;
+          }
+        }
+        this.o.log(`ingress: ${backend.key} ${ep.ip}:${ep.port}: ${code || err.message}`);
+        const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
+        sendStatus(
+          res,
+          timeout ? 504 : 502,
+          timeout ? 'upstream timed out' : 'upstream failed',
+          undefined,
+          true,
+        );
+      },
+    } as any);
   }
 
   private forward(
@@ -437,6 +548,20 @@ function relayAfter101(client: Duplex, up: net.Socket): void {
   up.on('data', onData);
   up.on('close', () => client.destroy());
   client.on('close', () => up.destroy());
+}
+
+/** undici's response header object minus hop-by-hop headers. */
+function responseHeaderObject(
+  h: Record<string, string | string[] | undefined>,
+): Record<string, string | string[]> {
+  const conn = connectionTokens(h.connection);
+  const out: Record<string, string | string[]> = {};
+  for (const k in h) {
+    const v = h[k];
+    if (v === undefined || HOP_BY_HOP.has(k) || conn.has(k) || k.startsWith('proxy-')) continue;
+    out[k] = v;
+  }
+  return out;
 }
 
 function poolKey(protocol: string, e: UpstreamEndpoint): string {

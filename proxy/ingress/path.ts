@@ -66,6 +66,9 @@ export function normalizePath(raw: string): string {
   return removeDotSegments(canonicalEscapes(raw));
 }
 
+// Canonical already: literal pchars only in the path (no '%'), then an optional printable query.
+const SIMPLE_TARGET = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*(\?[\x21\x22\x24-\x7e]*)?$/;
+
 /** A parsed request target. */
 export interface RequestTarget {
   /** Normalised path, used for matching and forwarded upstream. */
@@ -81,6 +84,11 @@ export interface RequestTarget {
  * authority-form (CONNECT) are refused: we are not a forward proxy.
  */
 export function parseTarget(target: string): RequestTarget {
+  // Fast path: a plain origin-form path that is already canonical (the common case).
+  if (SIMPLE_TARGET.test(target) && !target.includes('//') && !target.includes('/.')) {
+    const q = target.indexOf('?');
+    return q < 0 ? { path: target, query: '' } : { path: target.slice(0, q), query: target.slice(q) };
+  }
   let rest = target;
   let absoluteHost: string | undefined;
   const m = /^(https?):\/\/([^/?#]*)(.*)$/i.exec(target);

@@ -1,0 +1,263 @@
+/**
+ * Ingress router throughput and tail latency: requests/s and p99 with `wrk` through podnet's
+ * router, compared in one run with the backend alone (the limit), nginx as a reverse proxy
+ * (Debian's nginx, temp config, its own pid/log paths, keep-alive upstream) and a plain Node
+ * reverse proxy written with node:http (the "Node peer"). Same backend, same request, same
+ * connection count; configurations alternate over several rounds and the median is reported.
+ *
+ *   npx tsx bench/ingress.ts [--seconds 4] [--rounds 3] [--conns 32] [--write]
+ *   (--write updates bench/RESULTS-ingress.md)
+ */
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { findResource } from '../src/api/resources.ts';
+import { InformerFactory } from '../src/client/factory.ts';
+import { openStore } from '../src/store/index.ts';
+import { startIngressController } from '../proxy/ingress/controller.ts';
+import { makeIngress, makeIngressClass, makeService, makeSlice } from '../proxy/ingress/testing.ts';
+
+const run = promisify(execFile);
+const args = process.argv.slice(2);
+const opt = (name: string, d: number) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : d;
+};
+const SECONDS = opt('seconds', 4);
+const ROUNDS = opt('rounds', 3);
+const CONNS = opt('conns', 32);
+const BODY = Buffer.from('hello from the backend\n'.repeat(4));
+
+async function listen(s: http.Server, host: string, port = 0): Promise<number> {
+  await new Promise<void>((r) => s.listen(port, host, () => r()));
+  return (s.address() as AddressInfo).port;
+}
+
+async function wrk(url: string): Promise<{ rps: number; p99ms: number; errors: number }> {
+  const { stdout } = await run('wrk', [
+    '-t1',
+    `-c${CONNS}`,
+    `-d${SECONDS}s`,
+    '--latency',
+    '-H',
+    'Host: bench.test',
+    url,
+  ]);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
+  const p = /99%\s+([\d.]+)(us|ms|s)/.exec(stdout);
+  const p99ms = p ? Number(p[1]) * (p[2] === 'us' ? 0.001 : p[2] === 's' ? 1000 : 1) : Number.NaN;
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
+  const errors = non2xx + (sock ? sock.slice(1).reduce((n, x) => n + Number(x), 0) : 0);
+  return { rps, p99ms, errors };
+}
+
+/** A plain Node reverse proxy: node:http server + keep-alive agent, piping both ways. */
+async function startNodePeer(target: {
+  host: string;
+  port: number;
+}): Promise<{ port: number; close(): void }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const s = http.createServer((req, res) => {
+    const up = http.request(
+      {
+        host: target.host,
+        port: target.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+        agent,
+      },
+      (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+      },
+    );
+    up.on('error', () => {
+      res.statusCode = 502;
+      res.end();
+    });
+    req.pipe(up);
+  });
+  const port = await listen(s, '127.0.0.1');
+  return {
+    port,
+    close: () => {
+      s.close();
+      s.closeAllConnections();
+      agent.destroy();
+    },
+  };
+}
+
+async function startNginx(target: { host: string; port: number }, workers: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'pn-bench-nginx-'));
+  const probe = http.createServer();
+  const port = await listen(probe, '127.0.0.1');
+  await new Promise<void>((r) => probe.close(() => r()));
+  const conf = `
+worker_processes ${workers};
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+daemon off;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream backend { server ${target.host}:${target.port}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    server_name bench.test;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+    }
+  }
+}`;
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  const child = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir, '-e', join(dir, 'error.log')], {
+    stdio: 'ignore',
+  });
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      http
+        .get({ host: '127.0.0.1', port, path: '/', headers: { host: 'bench.test' } }, (res) => {
+          res.resume();
+          r(res.statusCode === 200);
+        })
+        .on('error', () => r(false));
+    });
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    port,
+    close: async () => {
+      child.kill('SIGQUIT');
+      await new Promise((r) => child.once('exit', r));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function main() {
+  const backend = http.createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': BODY.length });
+    res.end(BODY);
+  });
+  const bport = await listen(backend, '127.0.0.2');
+  const target = { host: '127.0.0.2', port: bport };
+
+  // The router, fed from an in-process store (no API server needed for a data-plane benchmark).
+  const store = await openStore({ backend: 'memory' });
+  const R = (g: string, p: string) => findResource(g, 'v1', p)!;
+  await store.create(R('networking.k8s.io', 'ingressclasses'), makeIngressClass('podnet', true));
+  await store.create(R('', 'services'), makeService('default', 'web', [['http', 80, 'http']]));
+  await store.create(
+    R('discovery.k8s.io', 'endpointslices'),
+    makeSlice('default', 'web', [['127.0.0.2', true]], [['http', bport]]),
+  );
+  await store.create(
+    R('networking.k8s.io', 'ingresses'),
+    makeIngress('default', 'bench', { 'bench.test': [['/', 'Prefix', 'web', 80]] }),
+  );
+  const informers = InformerFactory.forStore(store);
+  const router = await startIngressController({
+    informers,
+    listen: { host: '127.0.0.1', httpPort: 0, httpsPort: 0 },
+    log: () => {},
+  });
+  const peer = await startNodePeer(target);
+  const nginx1 = await startNginx(target, '1');
+  const nginxAuto = await startNginx(target, 'auto');
+
+  const configs: Array<[string, string]> = [
+    ['backend direct (limit)', `http://127.0.0.2:${bport}/`],
+    ['podnet router', `${router.httpUrl}/`],
+    ['nginx (1 worker)', `http://127.0.0.1:${nginx1.port}/`],
+    [`nginx (auto = ${cpus().length} workers)`, `http://127.0.0.1:${nginxAuto.port}/`],
+    ['Node peer (node:http)', `http://127.0.0.1:${peer.port}/`],
+  ];
+  const results = new Map<string, Array<{ rps: number; p99ms: number; errors: number }>>();
+  const load0 = loadavg()[0]!;
+  try {
+    for (const [, url] of configs) await wrk(url); // warm-up (JIT, pools)
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const [name, url] of configs) {
+        const x = await wrk(url);
+        if (!results.has(name)) results.set(name, []);
+        results.get(name)!.push(x);
+        console.log(
+          `round ${r + 1} ${name}: ${x.rps.toFixed(0)} req/s, p99 ${x.p99ms.toFixed(2)} ms, errors ${x.errors}`,
+        );
+      }
+    }
+  } finally {
+    await router.dispose();
+    await informers.dispose();
+    peer.close();
+    await nginx1.close();
+    await nginxAuto.close();
+    backend.close();
+    backend.closeAllConnections();
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const summary = configs.map(([name]) => {
+    const xs = results.get(name)!;
+    return {
+      name,
+      rps: median(xs.map((x) => x.rps)),
+      p99: median(xs.map((x) => x.p99ms)),
+      errors: xs.reduce((n, x) => n + x.errors, 0),
+    };
+  });
+  const ours = summary[1]!.rps;
+  const lines = [
+    '| configuration | req/s (median) | p99 ms (median) | errors | podnet router ÷ this |',
+    '|---|---:|---:|---:|---:|',
+    ...summary.map(
+      (s) =>
+        `| ${s.name} | ${s.rps.toFixed(0)} | ${s.p99.toFixed(2)} | ${s.errors} | ${(ours / s.rps).toFixed(2)}× |`,
+    ),
+  ];
+  const table = lines.join('\n');
+  console.log(`\n${table}\n`);
+  if (args.includes('--write')) {
+    const cpu = cpus()[0]?.model ?? 'unknown CPU';
+    const text = `# Ingress router benchmark results
+
+\`npx tsx bench/ingress.ts --write\` — \`wrk -t1 -c${CONNS} -d${SECONDS}s --latency\` against the same
+Node backend on 127.0.0.2 (a ${BODY.length}-byte 200 answer) directly (the limit), through podnet's
+ingress router, through nginx ${'1.22'} as a reverse proxy (keep-alive upstream pool, access log off),
+once with 1 worker and once with \`worker_processes auto\`, and through a plain Node reverse proxy
+(node:http server + keep-alive Agent, piping; no headers work at all). Configurations alternate,
+${ROUNDS} rounds after a warm-up pass; medians reported. wrk, the backend and every proxy share the
+machine's cores, so the "limit" row is the backend alone with wrk.
+
+Machine: ${cpus().length} vCPU (${cpu}), Node ${process.version}, Linux. Date: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.
+Load average at start: ${load0.toFixed(1)} (the machine is shared with other engineers' test runs:
+absolute numbers are noisy, ratios within one run are the meaningful part).
+
+${table}
+
+Goals: ≥ 0.7× nginx, ≥ 1.5× the Node peer.
+`;
+    writeFileSync(resolve(import.meta.dirname, 'RESULTS-ingress.md'), text);
+    console.log('wrote bench/RESULTS-ingress.md');
+  }
+}
+
+await main();
