@@ -1,6 +1,7 @@
 /**
  * The process of one emulated node, started by the cluster process INSIDE the node's network
- * namespace (`ip netns exec pn-<c>-node-<i> node --import tsx src/cluster/node-main.ts --config F`).
+ * namespace (`nsenter --net=/run/netns/pn-<c>-node-<i> node --import tsx src/cluster/node-main.ts
+ * --config F`).
  * It relays 127.0.0.1:6443 of the node to the API server, runs the node's resident CNI service,
  * the node agent (src/node) and, when proxy/ provides one, kube-proxy. It prints `ready` once the
  * agent has registered the Node, and shuts down in order on SIGTERM/SIGINT or when the cluster

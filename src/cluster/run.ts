@@ -21,7 +21,7 @@ import { findResource } from '../api/resources.ts';
 import { isApiError } from '../api/errors.ts';
 import type { StoreOptions } from '../store/index.ts';
 import type { ApiClient } from '../client/rest.ts';
-import { type Kernel, realKernel } from '../kernel/index.ts';
+import { type Kernel, nsPath, realKernel } from '../kernel/index.ts';
 import { DisposableStore } from '../util/disposable.ts';
 import { PodnetError } from '../util/errors.ts';
 import { buildCluster, destroyCluster, ownsNetns } from './build.ts';
@@ -186,12 +186,17 @@ async function waitReady(
   }
 }
 
-/** Spawns the node process inside the node's namespace, with an IPC channel it watches. */
+/**
+ * Spawns the node process inside the node's network namespace, with an IPC channel it watches.
+ * `nsenter --net` rather than `ip netns exec`: the latter also gives the process a private mount
+ * namespace, and the pod namespaces the agent then creates (`ip netns add` bind mounts) would be
+ * invisible from the host — to kubectl exec, to tests and to the sweeper.
+ */
 function spawnNode(cfgPath: string, n: NodePlan, lines: (l: string) => void): ChildProcess {
   const main = join(HERE, 'node-main.ts');
   const child = spawn(
-    'ip',
-    ['netns', 'exec', n.netns, process.execPath, '--import', 'tsx', main, '--config', cfgPath],
+    'nsenter',
+    [`--net=${nsPath(n.netns)}`, process.execPath, '--import', 'tsx', main, '--config', cfgPath],
     {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       cwd: REPO_ROOT,
