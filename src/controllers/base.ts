@@ -5,9 +5,10 @@
  * `namespace/name` keys; `reconcile(key)` reads the informer cache, computes the wanted state,
  * diffs and writes through the API. A restart re-lists and converges.
  */
+
+import type { Event } from '../api/kinds/core.ts';
 import { findResource, type ResourceInfo } from '../api/resources.ts';
 import type { KubeObject, OwnerReference } from '../api/types.ts';
-import type { Event } from '../api/kinds/core.ts';
 import { type Clock, type InformerFactory, realClock, runWorkers, WorkQueue } from '../client/index.ts';
 import type { ApiClient } from '../client/rest.ts';
 import { type Disposable, toDisposable } from '../util/disposable.ts';

@@ -7,6 +7,8 @@
  * beyond revisionHistoryLimit once a rollout completes, and reports status and the Available /
  * Progressing conditions. `rolloutUndo` (used by `podnet rollout undo`) rolls the template back.
  */
+
+import { errors, isApiError } from '../api/errors.ts';
 import {
   ANNOTATION_REVISION,
   type Deployment,
@@ -15,15 +17,14 @@ import {
   type ReplicaSet,
 } from '../api/kinds/apps.ts';
 import type { Pod } from '../api/kinds/core.ts';
-import { errors, isApiError } from '../api/errors.ts';
 import { labelSelectorFromObject, matchesLabels } from '../api/selectors.ts';
 import { deletedObject, realClock, retryOnConflict, type SharedInformer } from '../client/index.ts';
 import type { ApiClient } from '../client/rest.ts';
 import { type Disposable, DisposableStore } from '../util/disposable.ts';
 import {
-  clone,
   type Controller,
   type ControllerOptions,
+  clone,
   controllerOf,
   controllerRef,
   keyOf,

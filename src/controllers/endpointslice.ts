@@ -7,17 +7,17 @@
  * schedules its Services after `batchMs`, so a burst of changes becomes one write per slice.
  * Existing slices with the same family and ports are updated in place to keep names stable.
  */
+
+import { isApiError } from '../api/errors.ts';
 import type { Endpoints, Node, Pod, Service } from '../api/kinds/core.ts';
 import { type EndpointSlice, LABEL_MANAGED_BY, LABEL_SERVICE_NAME } from '../api/kinds/discovery.ts';
-import { isApiError } from '../api/errors.ts';
 import { labelSelectorFromMap, matchesLabels } from '../api/selectors.ts';
-import { canonicalJson } from './deployutil.ts';
 import { deletedObject, realClock, type SharedInformer } from '../client/index.ts';
 import { type Disposable, DisposableStore } from '../util/disposable.ts';
 import {
-  clone,
   type Controller,
   type ControllerOptions,
+  clone,
   controllerRef,
   keyOf,
   newQueue,
@@ -25,6 +25,7 @@ import {
   runQueue,
   splitKey,
 } from './base.ts';
+import { canonicalJson } from './deployutil.ts';
 import {
   buildDesiredSlices,
   buildEndpointSubsets,

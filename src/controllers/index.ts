@@ -4,7 +4,7 @@
  * IP/port repair and LoadBalancer IPs, node IPAM and node lifecycle. Each is an API client and
  * could run alone; `startControllerManager` is the one call `podnet up` makes.
  */
-import { InformerFactory, type Clock } from '../client/index.ts';
+import { type Clock, InformerFactory } from '../client/index.ts';
 import type { ApiClient } from '../client/rest.ts';
 import { type Disposable, DisposableStore } from '../util/disposable.ts';
 import type { Controller, ControllerOptions } from './base.ts';
@@ -14,37 +14,37 @@ import { NodeIpamController, NodeLifecycleController } from './nodes.ts';
 import { ReplicaSetController } from './replicaset.ts';
 import { ServiceAddressController } from './serviceaddr.ts';
 
-export { R, recordEvent, type Controller, type ControllerOptions } from './base.ts';
-export { ReplicaSetController, podFromTemplate, computeReplicaSetStatus } from './replicaset.ts';
+export * from './allocators.ts';
+export { type Controller, type ControllerOptions, R, recordEvent } from './base.ts';
 export {
-  DeploymentController,
-  rolloutUndo,
   computeDeploymentStatus,
+  DeploymentController,
   type RolloutUndoResult,
+  rolloutUndo,
 } from './deployment.ts';
 export * from './deployutil.ts';
 export {
+  ENDPOINTSLICE_CONTROLLER_NAME,
   EndpointSliceController,
   type EndpointSliceControllerOptions,
-  ENDPOINTSLICE_CONTROLLER_NAME,
   sliceLabels,
 } from './endpointslice.ts';
-export * from './slices.ts';
-export * from './allocators.ts';
 export * from './ipmath.ts';
 export {
-  NodeIpamController,
-  NodeLifecycleController,
-  NodeCIDRAllocator,
-  type NodeIpamControllerOptions,
-  type NodeLifecycleControllerOptions,
   DEFAULT_CLUSTER_CIDR,
-  TAINT_UNREACHABLE,
   lastHeartbeat,
+  NodeCIDRAllocator,
+  NodeIpamController,
+  type NodeIpamControllerOptions,
+  NodeLifecycleController,
+  type NodeLifecycleControllerOptions,
+  TAINT_UNREACHABLE,
   unknownConditions,
 } from './nodes.ts';
-export { ServiceAddressController, type ServiceAddressControllerOptions } from './serviceaddr.ts';
 export * from './podutil.ts';
+export { computeReplicaSetStatus, podFromTemplate, ReplicaSetController } from './replicaset.ts';
+export { ServiceAddressController, type ServiceAddressControllerOptions } from './serviceaddr.ts';
+export * from './slices.ts';
 
 /** Options of the controller manager. */
 export interface ControllerManagerOptions {

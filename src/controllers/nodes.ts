@@ -7,8 +7,9 @@
  * posting node status"), gets the `node.kubernetes.io/unreachable:NoSchedule` taint, and its pods
  * are marked Ready=False so the EndpointSlice controller drops them from Services.
  */
-import type { Node, NodeCondition, Pod } from '../api/kinds/core.ts';
+
 import { isApiError } from '../api/errors.ts';
+import type { Node, NodeCondition, Pod } from '../api/kinds/core.ts';
 import {
   deletedObject,
   nodeNameIndexFunc,
@@ -18,9 +19,9 @@ import {
 } from '../client/index.ts';
 import { type Disposable, DisposableStore, toDisposable } from '../util/disposable.ts';
 import {
-  clone,
   type Controller,
   type ControllerOptions,
+  clone,
   newQueue,
   R,
   recordEvent,

@@ -5,17 +5,18 @@
  * releases pods whose labels stopped matching, deletes the least valuable pods first on scale
  * down (upstream's ranking), and reports replicas/fullyLabeled/ready/available/observedGeneration.
  */
+
+import { isApiError } from '../api/errors.ts';
 import type { ReplicaSet } from '../api/kinds/apps.ts';
 import type { Pod } from '../api/kinds/core.ts';
-import { isApiError } from '../api/errors.ts';
 import { labelSelectorFromObject, matchesLabels } from '../api/selectors.ts';
 import type { KubeObject } from '../api/types.ts';
 import { deletedObject, realClock, type SharedInformer } from '../client/index.ts';
-import { DisposableStore, type Disposable } from '../util/disposable.ts';
+import { type Disposable, DisposableStore } from '../util/disposable.ts';
 import {
-  clone,
   type Controller,
   type ControllerOptions,
+  clone,
   controllerOf,
   controllerRef,
   keyOf,

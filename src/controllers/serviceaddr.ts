@@ -6,22 +6,23 @@
  * what a Service no longer uses (type changes, deletion), and for LoadBalancer Services writes
  * `status.loadBalancer.ingress[].ip` from the pool on the node LAN.
  */
-import type { Service } from '../api/kinds/core.ts';
+
 import { isApiError } from '../api/errors.ts';
+import type { Service } from '../api/kinds/core.ts';
 import { deletedObject, realClock, type SharedInformer } from '../client/index.ts';
 import { type Disposable, DisposableStore } from '../util/disposable.ts';
 import {
+  allocateServiceAddresses,
   ClusterIPAllocator,
   LoadBalancerIPPool,
   NodePortAllocator,
-  allocateServiceAddresses,
   needsHealthCheckNodePort,
   needsNodePorts,
 } from './allocators.ts';
 import {
-  clone,
   type Controller,
   type ControllerOptions,
+  clone,
   keyOf,
   newQueue,
   R,

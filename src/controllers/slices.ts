@@ -5,8 +5,9 @@
  * resolved in each pod's containers, so pods that number a named port differently land in
  * different slices, as upstream does.
  */
-import type { AddressType, Endpoint, EndpointSlicePort } from '../api/kinds/discovery.ts';
+
 import type { EndpointAddress, EndpointSubset, Pod, Service, ServicePort } from '../api/kinds/core.ts';
+import type { AddressType, Endpoint, EndpointSlicePort } from '../api/kinds/discovery.ts';
 import { ipFamilyOf } from '../api/netvalid.ts';
 import { labelSelectorFromMap, matchesLabels } from '../api/selectors.ts';
 import { isPodReady } from './podutil.ts';

@@ -6,8 +6,9 @@
  * A pod that fits nowhere gets PodScheduled=False (reason Unschedulable, upstream's message) and a
  * FailedScheduling event, and is retried when nodes change or pods go away.
  */
-import type { Node, Pod, PodCondition } from '../api/kinds/core.ts';
+
 import { isApiError } from '../api/errors.ts';
+import type { Node, Pod, PodCondition } from '../api/kinds/core.ts';
 import {
   type Clock,
   deletedObject,

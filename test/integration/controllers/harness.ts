@@ -6,8 +6,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Node, Pod } from '../../../src/api/kinds/core.ts';
 import { isApiError } from '../../../src/api/errors.ts';
+import type { Node, Pod } from '../../../src/api/kinds/core.ts';
 import { type RunningApiServer, runApiServer } from '../../../src/apiserver/index.ts';
 import { ApiClient, deletedObject, InformerFactory } from '../../../src/client/index.ts';
 import { R } from '../../../src/controllers/base.ts';
