@@ -24,63 +24,61 @@ const RCODE_NUM: Record<Rcode | 'BADVERS', number> = {
 
 /**
  * Encodes a message with owner names compressed (RFC 1035 §4.1.4). dns-packet writes every name
- * in full, which makes a 60-address answer three times longer and truncates it needlessly; here
- * each question and record is encoded by dns-packet with a root owner, and the owner is written in
- * front of it as labels or a pointer to an earlier copy. RDATA names stay uncompressed (allowed).
+ * in full, which makes a 60-address answer three times longer and truncates it needlessly. So the
+ * message is encoded once by dns-packet, then copied in one pass with each question and record
+ * owner written as labels or as a pointer to an earlier copy of the same suffix. RDATA is copied
+ * as is (names inside RDATA may stay uncompressed).
  */
 export function encodeCompressed(p: Packet): Buffer {
-  const parts: Buffer[] = [];
-  let offset = 12;
+  const src = dnsPacket.encode(p);
+  const out = Buffer.allocUnsafe(src.length);
+  src.copy(out, 0, 0, 12);
+  let r = 12;
+  let w = 12;
+  // Suffix (its exact wire bytes, so spellings are kept) → offset of its first copy in `out`.
   const seen = new Map<string, number>();
-  const writeName = (name: string) => {
-    const labels =
-      name === '.' || name === '' ? [] : (name.endsWith('.') ? name.slice(0, -1) : name).split('.');
-    const out: Buffer[] = [];
-    let len = 0;
-    let pointer: number | undefined;
-    for (let i = 0; i < labels.length; i++) {
-      const suffix = labels.slice(i).join('.');
-      const at = seen.get(suffix);
-      if (at !== undefined) {
-        pointer = at;
-        break;
+  const copyName = () => {
+    // Label start offsets in src and their suffix keys.
+    const starts: number[] = [];
+    let i = r;
+    while (src[i]! !== 0) {
+      starts.push(i);
+      i += 1 + src[i]!;
+    }
+    const endName = i + 1;
+    for (const at of starts) {
+      const key = src.toString('latin1', at, endName - 1);
+      const prev = seen.get(key);
+      if (prev !== undefined) {
+        out.writeUInt16BE(0xc000 | prev, w);
+        w += 2;
+        r = endName;
+        return;
       }
-      if (offset + len < 0x3fff) seen.set(suffix, offset + len);
-      const b = Buffer.from(labels[i]!, 'utf8');
-      out.push(Buffer.from([b.length]), b);
-      len += 1 + b.length;
+      if (w < 0x3fff) seen.set(key, w);
+      const len = 1 + src[at]!;
+      src.copy(out, w, at, at + len);
+      w += len;
     }
-    if (pointer !== undefined) {
-      const ptr = Buffer.alloc(2);
-      ptr.writeUInt16BE(0xc000 | pointer);
-      out.push(ptr);
-      len += 2;
-    } else {
-      out.push(Buffer.from([0]));
-      len += 1;
-    }
-    parts.push(...out);
-    offset += len;
+    out[w++] = 0;
+    r = endName;
   };
-  const header = dnsPacket.encode({ ...p, questions: [], answers: [], authorities: [], additionals: [] });
-  header.writeUInt16BE(p.questions?.length ?? 0, 4);
-  header.writeUInt16BE(p.answers?.length ?? 0, 6);
-  header.writeUInt16BE(p.authorities?.length ?? 0, 8);
-  header.writeUInt16BE(p.additionals?.length ?? 0, 10);
-  parts.push(header.subarray(0, 12));
-  for (const q of p.questions ?? []) {
-    writeName(q.name);
-    const rest = dnsPacket.encode({ questions: [{ ...q, name: '.' }] }).subarray(13);
-    parts.push(rest);
-    offset += rest.length;
+  const copy = (n: number) => {
+    src.copy(out, w, r, r + n);
+    w += n;
+    r += n;
+  };
+  for (let q = 0; q < (p.questions?.length ?? 0); q++) {
+    copyName();
+    copy(4);
   }
-  for (const rr of [...(p.answers ?? []), ...(p.authorities ?? []), ...(p.additionals ?? [])]) {
-    writeName(rr.name);
-    const rest = dnsPacket.encode({ answers: [{ ...rr, name: '.' } as Answer] }).subarray(13);
-    parts.push(rest);
-    offset += rest.length;
+  const rrs = (p.answers?.length ?? 0) + (p.authorities?.length ?? 0) + (p.additionals?.length ?? 0);
+  for (let k = 0; k < rrs; k++) {
+    copyName();
+    const rdlen = src.readUInt16BE(r + 8);
+    copy(10 + rdlen);
   }
-  return Buffer.concat(parts);
+  return out.subarray(0, w);
 }
 
 /** A decoded query, or the error answer to send instead (undefined = drop silently). */
