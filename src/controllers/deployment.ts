@@ -50,6 +50,22 @@ export const ANNOTATION_DESIRED_REPLICAS = 'deployment.kubernetes.io/desired-rep
 /** Annotation upstream puts on ReplicaSets: replicas + maxSurge when last scaled. */
 export const ANNOTATION_MAX_REPLICAS = 'deployment.kubernetes.io/max-replicas';
 
+/** The annotation `kubectl rollout history` shows as CHANGE-CAUSE. */
+export const ANNOTATION_CHANGE_CAUSE = 'kubernetes.io/change-cause';
+
+const NOT_COPIED = new Set([
+  'kubectl.kubernetes.io/last-applied-configuration',
+  ANNOTATION_REVISION,
+  'deployment.kubernetes.io/revision-history',
+  ANNOTATION_DESIRED_REPLICAS,
+  ANNOTATION_MAX_REPLICAS,
+]);
+
+/** The Deployment annotations a new ReplicaSet inherits (change-cause and the user's own). */
+export function copiedAnnotations(d: Deployment): Record<string, string> {
+  return Object.fromEntries(Object.entries(d.metadata.annotations ?? {}).filter(([k]) => !NOT_COPIED.has(k)));
+}
+
 type Cond = NonNullable<DeploymentStatus['conditions']>[number];
 
 /**
@@ -392,6 +408,7 @@ export class DeploymentController implements Controller {
         namespace: d.metadata.namespace,
         labels: template.metadata.labels,
         annotations: {
+          ...copiedAnnotations(d),
           [ANNOTATION_REVISION]: String(revision),
           [ANNOTATION_DESIRED_REPLICAS]: String(d.spec?.replicas ?? 1),
           [ANNOTATION_MAX_REPLICAS]: String((d.spec?.replicas ?? 1) + surge),
@@ -565,6 +582,11 @@ export async function rolloutUndo(
     if (template.metadata?.labels) delete template.metadata.labels[LABEL_POD_TEMPLATE_HASH];
     const next = clone(d);
     next.spec = { ...next.spec!, template };
+    // The change-cause travels with the template, so `rollout history` reads true.
+    const cause = target.metadata.annotations?.[ANNOTATION_CHANGE_CAUSE];
+    next.metadata.annotations = { ...(next.metadata.annotations ?? {}) };
+    if (cause) next.metadata.annotations[ANNOTATION_CHANGE_CAUSE] = cause;
+    else delete next.metadata.annotations[ANNOTATION_CHANGE_CAUSE];
     await client.update(R.deployments, next);
     return { revision, skipped: false, message: `deployment.apps/${name} rolled back` };
   });

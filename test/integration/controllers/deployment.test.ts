@@ -172,6 +172,7 @@ describe('rolling update and rollback', () => {
       'default',
       'roll',
       {
+        metadata: { annotations: { 'kubernetes.io/change-cause': 'image nginx:2' } },
         spec: {
           template: {
             spec: {
@@ -207,6 +208,10 @@ describe('rolling update and rollback', () => {
     );
     for (const p of await podsOf('roll')) expect(p.spec?.containers[0]?.image).toBe('nginx:2');
 
+    const v2 = (await c.client.list<ReplicaSet>(R.replicaSets, 'default')).items.find(
+      (r) => r.metadata.annotations?.['deployment.kubernetes.io/revision'] === '2',
+    );
+    expect(v2?.metadata.annotations?.['kubernetes.io/change-cause']).toBe('image nginx:2');
     const res = await rolloutUndo(c.client, 'default', 'roll');
     expect(res).toMatchObject({ revision: 1, skipped: false, message: 'deployment.apps/roll rolled back' });
     const d3 = await until(
