@@ -3,6 +3,7 @@
 // 127.0.0.2 with ephemeral ports; the upstream test runs a second server for `example.test`.
 import dgram from 'node:dgram';
 import dnsPacket from 'dns-packet';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Service } from '../api/kinds/core.ts';
 import { ApiClient } from '../client/rest.ts';
@@ -186,6 +187,14 @@ describe('forwarding to an upstream', () => {
     // The "upstream" is another instance serving example.test.
     g = fakeInformers();
     g.services.add(makeService('default', 'www', '192.0.2.7'));
+    g.services.add(makeService('default', 'many', 'None'));
+    g.slices.add(
+      makeSlice(
+        'default',
+        'many',
+        Array.from({ length: 60 }, (_, i) => ({ addresses: [`192.0.2.${i + 100}`] })),
+      ),
+    );
     upstream = await startDnsServer({
       informers: g.informers,
       clusterDomain: 'example.test',
@@ -220,6 +229,18 @@ describe('forwarding to an upstream', () => {
     expect(r.answer.map((x) => x[4])).toEqual(['192.0.2.7']);
     const t = await dig([...at(), '+tcp', 'nope.default.svc.example.test']);
     expect(t.status).toBe('NXDOMAIN');
+  });
+
+  it('retries the upstream over TCP when its UDP answer is truncated', async () => {
+    // Without EDNS the upstream's UDP answer (60 addresses) is truncated; over TCP to us, the
+    // client must still get every address, so we asked the upstream again over TCP.
+    const r = await dig([...at(), '+tcp', '+noedns', 'many.default.svc.example.test']);
+    expect(r.flags).not.toContain('tc');
+    expect(r.answer).toHaveLength(60);
+    // A UDP client without EDNS gets TC from us in turn.
+    const u = await dig([...at(), '+noedns', '+ignore', 'many.default.svc.example.test']);
+    expect(u.flags).toContain('tc');
+    expect(u.answer).toHaveLength(0);
   });
 
   it('still answers its own zone itself', async () => {
@@ -263,6 +284,34 @@ describe('forwarding to an upstream', () => {
       }),
     ).rejects.toThrow(/upstream: "dns.google"/);
     await h.informers.dispose();
+  });
+});
+
+describe('IPv6 listener and metrics', () => {
+  it('serves on ::1 and counts requests and responses in the given registry', async () => {
+    const f = fakeInformers();
+    loadCluster(f, sampleCluster());
+    const registry = new Registry();
+    const srv = await startDnsServer({
+      informers: f.informers,
+      listen: [{ host: '::1', port: 0 }],
+      metrics: registry,
+      pods: 'disabled',
+    });
+    try {
+      const at = ['@::1', '-p', String(srv.addresses[0]!.port)];
+      expect((await dig([...at, 'dual.default.svc.cluster.local', 'AAAA'])).answer.map((x) => x[4])).toEqual([
+        'fd00:96::30',
+      ]);
+      expect((await dig([...at, '10-244-1-5.default.pod.cluster.local'])).status).toBe('NXDOMAIN');
+      const text = await registry.metrics();
+      expect(text).toMatch(/podnet_dns_requests_total\{proto="udp",type="AAAA"\} 1/);
+      expect(text).toMatch(/podnet_dns_responses_total\{rcode="NXDOMAIN"\} 1/);
+    } finally {
+      await srv.dispose();
+      await f.informers.dispose();
+    }
+    expect(await registry.getMetricsAsJSON()).toEqual([]);
   });
 });
 
