@@ -4,6 +4,7 @@
  */
 export type { BackendConfig, ProxyBackend } from './conformance/backend.ts';
 export { FLOW_CASES, type FlowCase } from './conformance/cases.ts';
+export { type HealthCheckTarget, healthCheckTargets, ServiceHealthServer } from './healthcheck.ts';
 export { cleanupIptables, cleanupPayload, isKubeProxyChain } from './iptables/cleanup.ts';
 export {
   IptablesProxier,

@@ -93,4 +93,43 @@ describe('ProxyServer', () => {
     expect(runner.restores).toHaveLength(1);
     await server.dispose();
   });
+
+  it('serves health-check NodePorts after each sync', async () => {
+    const { ServiceHealthServer } = await import('./healthcheck.ts');
+    const net = await import('node:net');
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const port = (probe.address() as import('node:net').AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const clock = new FakeClock(0);
+    const backend = new IptablesProxier({ runner: new FakeIptablesRunner(), nodeName: 'node-1' });
+    const healthServer = new ServiceHealthServer('127.0.0.1');
+    const server = new ProxyServer({ backend, clock, healthServer });
+    try {
+      server.serviceHandler.onAdd(
+        makeService('ns1', 'lb', (s) => {
+          s.spec.type = 'LoadBalancer';
+          s.spec.externalTrafficPolicy = 'Local';
+          s.spec.healthCheckNodePort = port;
+          s.spec.ports = [{ name: 'http', port: 80, nodePort: 30080 }];
+        }),
+        true,
+      );
+      server.endpointSliceHandler.onAdd(
+        makeSlice('ns1', 'lb', 'a', (s) => (s.endpoints = [ep('10.244.1.5', { node: 'node-1' })])),
+        true,
+      );
+      server.onServicesSynced();
+      server.onEndpointSlicesSynced();
+      await clock.advance(0);
+      for (let i = 0; i < 50 && healthServer.ports.length === 0; i++)
+        await new Promise((r) => setTimeout(r, 10));
+      const res = await fetch(`http://127.0.0.1:${port}/`);
+      expect(res.status).toBe(200);
+      await res.text();
+    } finally {
+      await server.dispose();
+    }
+    expect(healthServer.ports).toEqual([]);
+  });
 });

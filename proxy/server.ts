@@ -7,6 +7,7 @@
  */
 import type { Disposable } from '../src/util/disposable.ts';
 import type { ProxyBackend } from './conformance/backend.ts';
+import { healthCheckTargets, type ServiceHealthServer } from './healthcheck.ts';
 import { BoundedFrequencyRunner, type Clock } from './model/runner.ts';
 import type { EndpointSliceObject, ServiceObject } from './model/types.ts';
 
@@ -29,6 +30,8 @@ export interface ProxyServerOptions {
   clock?: Clock;
   /** Called with each failed sync's error (the runner retries regardless). */
   onSyncError?: (err: unknown) => void;
+  /** Serves healthCheckNodePorts after each sync (needs a backend exposing `state`). */
+  healthServer?: ServiceHealthServer;
 }
 
 /** Informer-driven kube-proxy loop around one backend. */
@@ -45,14 +48,21 @@ export class ProxyServer implements Disposable {
 
   constructor(private readonly opts: ProxyServerOptions) {
     const min = opts.minSyncIntervalMs ?? 1000;
-    this.runner = new BoundedFrequencyRunner(() => opts.backend.sync().then(() => {}), {
-      name: `kube-proxy-${opts.backend.name}`,
-      minIntervalMs: min,
-      maxIntervalMs: Math.max(min, opts.syncPeriodMs ?? 30_000),
-      retryIntervalMs: opts.retryIntervalMs,
-      clock: opts.clock,
-      onError: opts.onSyncError,
-    });
+    this.runner = new BoundedFrequencyRunner(
+      async () => {
+        await opts.backend.sync();
+        if (opts.healthServer && opts.backend.state)
+          await opts.healthServer.sync(healthCheckTargets(opts.backend.state));
+      },
+      {
+        name: `kube-proxy-${opts.backend.name}`,
+        minIntervalMs: min,
+        maxIntervalMs: Math.max(min, opts.syncPeriodMs ?? 30_000),
+        retryIntervalMs: opts.retryIntervalMs,
+        clock: opts.clock,
+        onError: opts.onSyncError,
+      },
+    );
     const b = opts.backend;
     const poke = (changed: boolean) => {
       if (changed && this.started) this.runner.run();
@@ -95,6 +105,7 @@ export class ProxyServer implements Disposable {
   /** Stops syncing and releases the backend. */
   async dispose(): Promise<void> {
     this.runner.dispose();
+    await this.opts.healthServer?.dispose();
     await this.opts.backend.dispose();
   }
 }

@@ -3,6 +3,7 @@
  * one conformance suite can drive them all: feed informer events, sync, and ask what would happen
  * to a packet.
  */
+import type { ProxyState } from '../model/tracker.ts';
 import type { EndpointSliceObject, ServiceObject } from '../model/types.ts';
 import type { Packet, TraceOptions, TraceResult } from '../trace/types.ts';
 
@@ -21,6 +22,8 @@ export interface ProxyBackend {
    */
   trace(pkt: Packet, opts?: Partial<TraceOptions>): Promise<TraceResult[]>;
   dispose(): void | Promise<void>;
+  /** The state last synced, when the backend keeps one (used for health checks). */
+  readonly state?: ProxyState;
 }
 
 /** What a backend factory gets. */
