@@ -186,11 +186,15 @@ export function buildSnapshot(state: ClusterState, opts: ZoneOptions = {}): DnsS
   const podMode = opts.pods ?? 'verified';
   const serial = opts.serial ?? 1;
   const records = new Map<string, Rec[]>();
+  const have = new Set<string>();
   const add = (owner: string, r: Rec) => {
+    // The same address may appear in several slices; each record is kept once.
+    const key = `${owner} ${r.type} ${typeof r.data === 'string' ? r.data : JSON.stringify(r.data)}`;
+    if (have.has(key)) return;
+    have.add(key);
     const list = records.get(owner);
-    if (!list) records.set(owner, [r]);
-    else if (!list.some((x) => x.type === r.type && JSON.stringify(x.data) === JSON.stringify(r.data)))
-      list.push(r);
+    if (list) list.push(r);
+    else records.set(owner, [r]);
   };
   // PTR candidates in order of precedence: a ClusterIP names its Service, else a headless
   // endpoint its endpoint name, else a pod its pod name. Only the best tier is answered.
@@ -208,7 +212,9 @@ export function buildSnapshot(state: ClusterState, opts: ZoneOptions = {}): DnsS
     const svc = s.metadata.labels?.[LABEL_SERVICE_NAME];
     if (!svc || (s.addressType !== 'IPv4' && s.addressType !== 'IPv6')) continue;
     const k = `${s.metadata.namespace}/${svc}`;
-    slices.set(k, [...(slices.get(k) ?? []), s]);
+    const list = slices.get(k);
+    if (list) list.push(s);
+    else slices.set(k, [s]);
   }
 
   const existing = new Set<string>();
@@ -234,7 +240,7 @@ export function buildSnapshot(state: ClusterState, opts: ZoneOptions = {}): DnsS
       continue;
     }
     // Headless: the ready endpoints themselves (all of them with publishNotReadyAddresses).
-    const srv = new Map<string, SrvData[]>();
+    const srv = new Map<string, Map<string, SrvData>>();
     for (const s of slices.get(`${ns}/${svc.metadata.name}`) ?? []) {
       for (const ep of s.endpoints ?? []) {
         const ready = ep.conditions?.ready !== false;
@@ -249,18 +255,17 @@ export function buildSnapshot(state: ClusterState, opts: ZoneOptions = {}): DnsS
           for (const p of s.ports ?? []) {
             if (!p.name || p.port == null) continue;
             const owner = `_${p.name}._${(p.protocol ?? 'TCP').toLowerCase()}.${base}`;
-            const list = srv.get(owner) ?? [];
-            if (!list.some((x) => x.target === epName && x.port === p.port))
-              list.push({ priority: 0, weight: 0, port: p.port, target: epName });
-            srv.set(owner, list);
+            const byTarget = srv.get(owner) ?? new Map<string, SrvData>();
+            byTarget.set(`${epName} ${p.port}`, { priority: 0, weight: 0, port: p.port, target: epName });
+            srv.set(owner, byTarget);
           }
         }
       }
     }
     // Equal-priority targets share a weight of 100 (RFC 2782 picks among them by weight).
-    for (const [owner, list] of srv) {
-      const w = Math.max(1, Math.floor(100 / list.length));
-      for (const d of list) add(owner, { type: 'SRV', data: { ...d, weight: w } });
+    for (const [owner, byTarget] of srv) {
+      const w = Math.max(1, Math.floor(100 / byTarget.size));
+      for (const d of byTarget.values()) add(owner, { type: 'SRV', data: { ...d, weight: w } });
     }
   }
 
