@@ -291,6 +291,10 @@ export class IngressDataPlane {
     };
     let started = false;
     let ctl: { abort(reason: Error): void } | undefined;
+    // Our own timer: undici's headersTimeout is coarse for short values.
+    const timer = setTimeout(() => {
+      ctl?.abort(Object.assign(new Error('response timeout'), { code: 'PN_RESPONSE_TIMEOUT' }));
+    }, this.o.responseTimeoutMs);
     const onClose = () => {
       if (!res.writableFinished) ctl?.abort(new Error('client went away'));
     };
@@ -306,6 +310,7 @@ export class IngressDataPlane {
         msg?: string,
       ) => {
         started = true;
+        clearTimeout(timer);
         if (res.destroyed) {
           c.abort(new Error('client went away'));
           return;
@@ -324,6 +329,7 @@ export class IngressDataPlane {
         release();
       },
       onResponseError: (_c: any, err: Error & { code?: string }) => {
+        clearTimeout(timer);
         res.off('close', onClose);
         release();
         if (started || res.destroyed) {
@@ -331,11 +337,12 @@ export class IngressDataPlane {
           return;
         }
         const code = err.code ?? '';
-        if (
-          IDEMPOTENT.has(req.method ?? '') ||
-          CONNECT_ERRORS.has(code) ||
-          code === 'UND_ERR_CONNECT_TIMEOUT'
-        ) {
+        const retriable =
+          code !== 'PN_RESPONSE_TIMEOUT' &&
+          (IDEMPOTENT.has(req.method ?? '') ||
+            CONNECT_ERRORS.has(code) ||
+            code === 'UND_ERR_CONNECT_TIMEOUT');
+        if (retriable) {
           if (attempt + 1 < endpoints.length) {
             this.o.log(
               `ingress: ${backend.key} ${ep.ip}:${ep.port}: ${code || err.message}; retrying on another endpoint`,
@@ -345,7 +352,10 @@ export class IngressDataPlane {
           }
         }
         this.o.log(`ingress: ${backend.key} ${ep.ip}:${ep.port}: ${code || err.message}`);
-        const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
+        const timeout =
+          code === 'UND_ERR_HEADERS_TIMEOUT' ||
+          code === 'UND_ERR_CONNECT_TIMEOUT' ||
+          code === 'PN_RESPONSE_TIMEOUT';
         sendStatus(
           res,
           timeout ? 504 : 502,

@@ -201,6 +201,23 @@ describe('routing', () => {
   });
 });
 
+describe('timeouts', () => {
+  it('answers 504 when the backend is slower than responseTimeoutMs', async () => {
+    const quick = await startIngressController({
+      client,
+      listen: { host: '127.0.0.1', httpPort: 0, httpsPort: 0 },
+      log: () => {},
+      responseTimeoutMs: 80,
+    });
+    try {
+      expect((await get(`${quick.httpUrl}/api/slow`, 'a.test')).status).toBe(504);
+      expect((await get(`${quick.httpUrl}/api/fast`, 'a.test')).status).toBe(200);
+    } finally {
+      await quick.dispose();
+    }
+  });
+});
+
 describe('headers', () => {
   it('adds X-Forwarded-*, appends XFF, strips hop-by-hop both ways', async () => {
     const r = await get(`${ctl.httpUrl}/api/h`, 'a.test', {
