@@ -25,6 +25,7 @@ import { type Kernel, nsPath, realKernel } from '../kernel/index.ts';
 import { DisposableStore } from '../util/disposable.ts';
 import { PodnetError } from '../util/errors.ts';
 import { buildCluster, destroyCluster, ownsNetns } from './build.ts';
+import { bundleNodeMain, nodeBundlePath } from './bundle.ts';
 import type { NodeProcessConfig } from './node-config.ts';
 import { type ClusterPlan, type NodePlan, planCluster } from './plan.ts';
 import { isAlive, type PidRecord, readPidFile, stopProcess, writePidFile } from './procs.ts';
@@ -192,16 +193,11 @@ async function waitReady(
  * namespace, and the pod namespaces the agent then creates (`ip netns add` bind mounts) would be
  * invisible from the host — to kubectl exec, to tests and to the sweeper.
  */
-function spawnNode(cfgPath: string, n: NodePlan, lines: (l: string) => void): ChildProcess {
-  const main = join(HERE, 'node-main.ts');
-  const child = spawn(
-    'nsenter',
-    [`--net=${nsPath(n.netns)}`, process.execPath, '--import', 'tsx', main, '--config', cfgPath],
-    {
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      cwd: REPO_ROOT,
-    },
-  );
+function spawnNode(argv: string[], cfgPath: string, n: NodePlan, lines: (l: string) => void): ChildProcess {
+  const child = spawn('nsenter', [`--net=${nsPath(n.netns)}`, ...argv, '--config', cfgPath], {
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    cwd: REPO_ROOT,
+  });
   const prefix = (buf: Buffer) => {
     for (const l of buf.toString().split('\n')) if (l.trim()) lines(`[${n.name}] ${l}`);
   };
@@ -243,6 +239,10 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
   const plan = planCluster(spec);
   const nodePids: Record<string, number> = {};
   let childFailure: string | undefined;
+  // Bundle the node processes' code while the kernel and the API server come up.
+  const bundling =
+    o.nodeAgents === false ? Promise.resolve(undefined) : bundleNodeMain(nodeBundlePath(spec.name), log);
+  owner.defer(() => rmSync(nodeBundlePath(spec.name), { force: true }));
   try {
     step(`kernel: ${plan.namespaces.length} namespaces, ${spec.overlay} overlay`);
     const built = await buildCluster(plan, { kernel, log: (l) => step(`  ${l}`) });
@@ -278,22 +278,8 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
     });
     const client = owner.add(new ApiClient(conn));
 
-    for (const n of plan.nodes) await registerNode(client, nodeObject(spec, n));
+    await Promise.all(plan.nodes.map((n) => registerNode(client, nodeObject(spec, n))));
     step(`registered ${plan.nodes.length} Nodes (podCIDRs ${plan.nodes.map((n) => n.podCIDR).join(', ')})`);
-
-    const { startControllerManager } = await import('../controllers/index.ts');
-    const cm = await startControllerManager({
-      client,
-      clusterCIDR: spec.clusterCIDR,
-      serviceCIDR: spec.serviceCIDR,
-      nodeCIDRMaskSize: spec.nodeCIDRMaskSize,
-      lbPool: spec.loadBalancerPool || undefined,
-      log: (l) => o.nodeLog?.(`[controller-manager] ${l}`),
-    });
-    owner.add(cm);
-    const { startScheduler } = await import('../scheduler/index.ts');
-    owner.add(await startScheduler({ client }));
-    step(`controller manager (${cm.controllers.length} controllers) and scheduler running`);
 
     if (o.nodeAgents !== false) {
       const cniBinDir = o.cniBinDir ?? join(REPO_ROOT, 'cni', 'bin');
@@ -313,6 +299,7 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
           }),
         );
       });
+      const nodeArgv = (await bundling) ?? [process.execPath, '--import', 'tsx', join(HERE, 'node-main.ts')];
       for (const n of plan.nodes) {
         const ns = spec.nodes[n.index - 1];
         const nodeState = join(stateDir, 'nodes', n.name);
@@ -341,7 +328,7 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
         };
         const cfgPath = join(runDir, `node-${n.index}.json`);
         writeFileSync(cfgPath, `${JSON.stringify(cfg, null, 2)}\n`);
-        const child = spawnNode(cfgPath, n, o.nodeLog ?? (() => {}));
+        const child = spawnNode(nodeArgv, cfgPath, n, o.nodeLog ?? (() => {}));
         const rec = child.pid ? writePidFile(runDir, `node-${n.index}`, child.pid) : undefined;
         children.push({ child, rec });
         if (child.pid) nodePids[n.name] = child.pid;
@@ -349,7 +336,25 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
           if (!owner.isDisposed) childFailure ??= `node process ${n.name} exited (${sig ?? `code ${code}`})`;
         });
       }
-      step(`started ${plan.nodes.length} node processes; waiting for Ready`);
+      step(`started ${plan.nodes.length} node processes`);
+    }
+
+    const { startControllerManager } = await import('../controllers/index.ts');
+    const cm = await startControllerManager({
+      client,
+      clusterCIDR: spec.clusterCIDR,
+      serviceCIDR: spec.serviceCIDR,
+      nodeCIDRMaskSize: spec.nodeCIDRMaskSize,
+      lbPool: spec.loadBalancerPool || undefined,
+      log: (l) => o.nodeLog?.(`[controller-manager] ${l}`),
+    });
+    owner.add(cm);
+    const { startScheduler } = await import('../scheduler/index.ts');
+    owner.add(await startScheduler({ client }));
+    step(`controller manager (${cm.controllers.length} controllers) and scheduler running`);
+
+    if (o.nodeAgents !== false) {
+      step('waiting for every node to be Ready');
       await waitReady(
         client,
         plan.nodes.map((n) => n.name),
