@@ -176,7 +176,18 @@ async function outer(): Promise<void> {
   const text = header.join('\n') + '\n' + table;
   process.stdout.write(text);
   if (args.includes('--write')) {
-    const md = `# CNI benchmark: podnet-bridge vs the reference bridge\n\nProduced by \`npx tsx bench/cni.ts --write\`. podnet runs as the C thin client talking to the resident\nservice (started by the benchmark); the reference is Debian's containernetworking-plugins 1.1.1\n(bridge + host-local). Goal: ADD median at most 1.5× the reference.\n\n${text}`;
+    const notes = [
+      '',
+      'Notes',
+      '- Ratios come from interleaved measurements in one run; absolute times depend on the load.',
+      '- Our ADD: the C client, one `ip -batch` process in the pod namespace (in parallel with the',
+      "  bridge lookup), the host side through the service's resident `ip -batch` process, in-process",
+      '  IPAM, and one `iptables-restore` with ipMasq.',
+      '- The reference 1.1.1 bridge\'s DEL with ipMasq fails with iptables-nft ("CHAIN_DEL failed (Device',
+      '  or resource busy)": its POSTROUTING jump stays), so its DEL time there is that of an aborted DEL.',
+      '',
+    ].join('\n');
+    const md = `# CNI benchmark: podnet-bridge vs the reference bridge\n\nProduced by \`npx tsx bench/cni.ts --write\`. podnet runs as the C thin client talking to the resident\nservice (started by the benchmark); the reference is Debian's containernetworking-plugins 1.1.1\n(bridge + host-local). Goal: ADD median at most 1.5× the reference.\n\n${text}${notes}`;
     writeFileSync(join(ROOT, 'bench/RESULTS-cni.md'), md);
   }
 }

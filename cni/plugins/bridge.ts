@@ -192,18 +192,24 @@ export function bridgePlugin({ kernel, delegate }: BridgeDeps): CniPlugin {
   }
 
   async function teardown(a: CmdArgs, cfg: BridgeConfig, families: Set<4 | 6>): Promise<void> {
-    if (a.netns && (await kernel.netns.exists(a.netns))) {
+    // The pod's interface and the masquerade rules are independent: remove them concurrently.
+    const link = (async () => {
+      if (!a.netns || !(await kernel.netns.exists(a.netns))) return;
       try {
         await ip.apply(a.netns, [{ op: 'link-del', name: a.ifname }]);
       } catch (e) {
         if (!(e instanceof IpBatchError && e.missing))
           throw kernelError(e, 'deleting the container interface');
       }
-    }
-    if (cfg.ipMasq) {
+    })();
+    const rules = (async () => {
+      if (!cfg.ipMasq) return;
       const chain = formatChainName(cfg.name, a.containerId);
       for (const f of families) await removeChains(kernel.iptables(a.host.ns, f), 'nat', new Set([chain]));
-    }
+    })();
+    const [l, r] = await Promise.allSettled([link, rules]);
+    if (l.status === 'rejected') throw l.reason;
+    if (r.status === 'rejected') throw r.reason;
   }
 
   return {
