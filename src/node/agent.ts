@@ -134,31 +134,30 @@ interface PodState {
 
 const nowIso = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
-/** The bundled workloads program (built at start; falls back to tsx). */
-function workloadsCommand(stateDir: string, log: (s: string) => void): string[] {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const src = join(here, 'workloads', 'main.ts');
+/**
+ * The command that runs the built-in workloads: an esbuild bundle written into stateDir at start
+ * (a bundled script starts in ~40 ms, against ~1 s through tsx), else `node --import tsx`.
+ */
+async function workloadsCommand(stateDir: string, log: (s: string) => void): Promise<string[]> {
+  const src = join(dirname(fileURLToPath(import.meta.url)), 'workloads', 'main.ts');
   const out = join(stateDir, 'workloads.mjs');
-  if (existsSync(src)) {
-    const r = spawnSync(
-      process.execPath,
-      [
-        join(here, '..', '..', 'node_modules', 'esbuild', 'bin', 'esbuild'),
-        src,
-        '--bundle',
-        '--platform=node',
-        '--format=esm',
-        '--target=node20',
-        '--log-level=error',
-        `--outfile=${out}`,
-      ],
-      { encoding: 'utf8' },
-    );
-    if (r.status === 0) return [process.execPath, out];
-    log(`workloads: esbuild failed (${r.stderr?.trim()}); using tsx`);
+  if (!existsSync(src)) return [process.execPath, out];
+  try {
+    const esbuild = await import('esbuild');
+    await esbuild.build({
+      entryPoints: [src],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      logLevel: 'error',
+      outfile: out,
+    });
+    return [process.execPath, out];
+  } catch (e) {
+    log(`workloads: esbuild failed (${(e as Error).message}); using tsx`);
     return [process.execPath, '--import', 'tsx', src];
   }
-  return [process.execPath, out];
 }
 
 /** Starts the node agent (see module comment). Dispose it to stop. */
@@ -173,7 +172,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
   const recordsDir = join(stateDir, 'sandboxes');
   mkdirSync(recordsDir, { recursive: true });
   const owner = new DisposableStore();
-  const workloads = workloadsCommand(stateDir, log);
+  const workloads = await workloadsCommand(stateDir, log);
   const pods = new Map<string, PodState>();
   let conflist: NetConfList | undefined;
   let disposed = false;
@@ -334,8 +333,10 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
       killNetnsPids(name);
       return adopted;
     }
+    const t0 = performance.now();
     if (await netns.exists(name)) await netns.del(name);
     await netns.add(name, { loUp: true });
+    const t1 = performance.now();
     const rec: SandboxRecord = { netns: name, ...key, conflist, podIPs: [] };
     // Persist before ADD: a crash in between must still lead to DEL (releasing the IP).
     writeFileSync(recordPath(name), JSON.stringify(rec));
@@ -362,7 +363,9 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     writeFileSync(recordPath(name), JSON.stringify(rec));
     st.sandbox = rec;
     writeEtc(st, rec);
-    log(`pod ${st.key}: sandbox ${name} ip ${rec.podIPs.join(',')}`);
+    log(
+      `pod ${st.key}: sandbox ${name} ip ${rec.podIPs.join(',')} (netns ${Math.round(t1 - t0)} ms, CNI ADD ${Math.round(performance.now() - t1)} ms)`,
+    );
     return rec;
   };
 
@@ -383,8 +386,8 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
         log(`sandbox ${rec.netns}: CNI DEL: ${(e as Error).message}`);
       }
     }
-    await netns.del(rec.netns);
     rmSync(join(ETC_NETNS_DIR, rec.netns), { recursive: true, force: true });
+    await netns.del(rec.netns);
     rmSync(recordPath(rec.netns), { force: true });
   };
 

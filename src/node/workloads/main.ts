@@ -127,10 +127,7 @@ function main(argv: string[]): void {
   const [workload, ...args] = argv;
   const tcp = ports('PODNET_TCP_PORTS');
   const udp = ports('PODNET_UDP_PORTS');
-  process.on('SIGTERM', () => {
-    console.log('SIGTERM: shutting down');
-    process.exit(0);
-  });
+  // SIGTERM keeps its default action (exit by signal, status 143), as agnhost's Go servers do.
   switch (workload) {
     case 'netexec': {
       const httpPort = Number(flag(args, 'http-port') ?? 0);

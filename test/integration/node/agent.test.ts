@@ -4,7 +4,7 @@
 // plugins from /usr/lib/cni) podCIDR 10.250.2.0/24. hostIPs 172.31.250.1/.2 (never configured).
 // Namespaces: pn-nt<rand>-node-{1,2}, pods pn-nt<rand>-pod-<hash>.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +12,14 @@ import { startCniService } from '../../../cni/service.ts';
 import { findResource, type Pod } from '../../../src/api/index.ts';
 import { eventually, startTestServer, type TestServer } from '../../../src/apiserver/testing.ts';
 import { ApiClient } from '../../../src/client/index.ts';
-import { type NodeAgent, podExec, podLogs, sandboxName, startNodeAgent } from '../../../src/node/index.ts';
+import {
+  type NodeAgent,
+  type NodeAgentOptions,
+  podExec,
+  podLogs,
+  sandboxName,
+  startNodeAgent,
+} from '../../../src/node/index.ts';
 import type { Disposable } from '../../../src/util/disposable.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -22,6 +29,8 @@ const ROOT = join(import.meta.dirname, '..', '..', '..');
 
 const cluster = `nt${Math.random().toString(36).slice(2, 7)}`;
 const nodeNs = (n: number) => `pn-${cluster}-node-${n}`;
+/** node-1's agent log of the last run, for diagnosing failures. */
+const AGENT_LOG = join(tmpdir(), 'pn-node-test-agent.log');
 
 function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8' });
@@ -85,6 +94,7 @@ describe.skipIf(!isRoot)('node agent', () => {
 
   beforeAll(async () => {
     execFileSync('bash', [join(ROOT, 'scripts/setup.d/cni.sh')], { cwd: ROOT, stdio: 'ignore' });
+    writeFileSync(AGENT_LOG, '');
     ts = await startTestServer();
     client = new ApiClient(ts.kubeconfigPath);
     stateDir = mkdtempSync(join(tmpdir(), `pn-${cluster}-state-`));
@@ -93,24 +103,7 @@ describe.skipIf(!isRoot)('node agent', () => {
       sh('ip', ['netns', 'add', nodeNs(n)]);
       sh('ip', ['-n', nodeNs(n), 'link', 'set', 'lo', 'up']);
     }
-    agents.push(
-      await startNodeAgent({
-        client,
-        nodeName: 'node-1',
-        clusterName: cluster,
-        nodeNetns: nodeNs(1),
-        hostIP: '172.31.250.1',
-        cni: {
-          binDir: join(ROOT, 'cni/bin'),
-          confPath: join(stateDir, 'node-1/cni/10-podnet.conflist'),
-          env: { PODNET_CNI_SOCKET: socket },
-        },
-        stateDir: join(stateDir, 'node-1'),
-        clusterDNS: '10.96.0.10',
-        heartbeatMs: 500,
-        backoff: { initialMs: 1000, maxMs: 2000 },
-      }),
-    );
+    agents.push(await startNodeAgent(node1Options()));
     agents.push(
       await startNodeAgent({
         client,
@@ -128,6 +121,24 @@ describe.skipIf(!isRoot)('node agent', () => {
       }),
     );
   }, 60_000);
+
+  const node1Options = (): NodeAgentOptions => ({
+    client,
+    nodeName: 'node-1',
+    clusterName: cluster,
+    nodeNetns: nodeNs(1),
+    hostIP: '172.31.250.1',
+    cni: {
+      binDir: join(ROOT, 'cni/bin'),
+      confPath: join(stateDir, 'node-1/cni/10-podnet.conflist'),
+      env: { PODNET_CNI_SOCKET: socket },
+    },
+    stateDir: join(stateDir, 'node-1'),
+    log: (l) => appendFileSync(AGENT_LOG, `${new Date().toISOString()} ${l}\n`),
+    clusterDNS: '10.96.0.10',
+    heartbeatMs: 500,
+    backoff: { initialMs: 1000, maxMs: 2000 },
+  });
 
   afterAll(async () => {
     try {
@@ -280,6 +291,45 @@ describe.skipIf(!isRoot)('node agent', () => {
     expect(p.status!.containerStatuses![0].state!.waiting!.reason).toBe('ImageNotSupported');
   });
 
+  it('restarts a container whose liveness probe fails', async () => {
+    await client.create(
+      PODS,
+      makePod('live-fail', 'node-1', (p) => {
+        p.spec!.containers[0].livenessProbe = {
+          exec: { command: ['false'] },
+          periodSeconds: 1,
+          failureThreshold: 2,
+        };
+      }),
+    );
+    const p = await waitPod(
+      'live-fail',
+      (x) => (x.status?.containerStatuses?.[0].restartCount ?? 0) >= 1,
+      'restarted by liveness',
+    );
+    expect(p.status!.containerStatuses![0].lastState?.terminated?.exitCode).toBe(143);
+    await client.delete(PODS, 'default', 'live-fail');
+  });
+
+  it('a restarted agent adopts its sandboxes: same netns and IP, containers running again', async () => {
+    const before = await pod('web-a');
+    const ns = sandboxName(cluster, { namespace: 'default', name: 'web-a', uid: before.metadata.uid! });
+    await agents[0].dispose();
+    expect(existsSync(`/run/netns/${ns}`)).toBe(true);
+    agents[0] = await startNodeAgent(node1Options());
+    await agents[0].ready;
+    const after = await waitPod(
+      'web-a',
+      (p) =>
+        runningReady(p) &&
+        p.status!.containerStatuses![0].restartCount > before.status!.containerStatuses![0].restartCount,
+      'running again',
+    );
+    expect(after.status!.podIP).toBe(before.status!.podIP);
+    expect(agents[0].sandboxes().find((x) => x.pod === 'default/web-a')?.netns).toBe(ns);
+    expect(await curl(nodeNs(1), `http://${after.status!.podIP}:8080/hostname`)).toBe('web-a');
+  });
+
   it('deleting a pod stops its processes and removes its netns and IP allocation', async () => {
     const b = await pod('web-b');
     const ns = sandboxName(cluster, { namespace: 'default', name: 'web-b', uid: b.metadata.uid! });
@@ -288,7 +338,11 @@ describe.skipIf(!isRoot)('node agent', () => {
     const ipamDir = join(stateDir, 'node-1/ipam', `pn-${cluster}`);
     expect(readdirSync(ipamDir)).toContain(b.status!.podIP);
     await client.delete(PODS, 'default', 'web-b');
-    await eventually(() => !existsSync(`/run/netns/${ns}`), 10_000, 'netns removed');
+    await eventually(
+      () => !existsSync(`/run/netns/${ns}`) && !existsSync(join(stateDir, 'node-1/sandboxes', `${ns}.json`)),
+      10_000,
+      'netns and sandbox record removed',
+    );
     expect(existsSync(`/etc/netns/${ns}`)).toBe(false);
     expect(readdirSync(ipamDir)).not.toContain(b.status!.podIP);
     expect(() => process.kill(pid, 0)).toThrow();
