@@ -64,6 +64,16 @@ export interface IngressControllerOptions extends DataPlaneOptions {
   rebuildDelayMs?: number;
   /** Called after each rebuild with the new table (tests, metrics). */
   onTable?: (t: RouteTable) => void;
+  /**
+   * Data-plane processes (default 1 = this process). With N > 1 (needs `client`), N child
+   * processes each run the controller and accept on the same listening sockets, which this
+   * process binds and hands over; only the first writes Ingress status.
+   */
+  workers?: number;
+  /** Write Ingress status (default true). */
+  writeStatus?: boolean;
+  /** Internal (workers): accept on these already-bound servers instead of binding `listen`. */
+  handles?: { http: net.Server; https: net.Server; httpPort: number; httpsPort: number };
 }
 
 /** A running controller. */
@@ -99,6 +109,10 @@ export async function startIngressController(opts: IngressControllerOptions): Pr
       `ingress: listen.host "${opts.listen?.host}" is not an IP address`,
       'listen.host',
     );
+  }
+  if ((opts.workers ?? 1) > 1) {
+    const { startIngressWorkers } = await import('./workers.ts');
+    return startIngressWorkers(opts);
   }
   const log = opts.log ?? ((l: string) => console.warn(l));
   const owner = new DisposableStore();
@@ -140,6 +154,7 @@ export async function startIngressController(opts: IngressControllerOptions): Pr
         for (const key of t.served) {
           if (disposed) return;
           const [ns, name] = key.split('/') as [string, string];
+          if (opts.writeStatus === false) return;
           const ing = ingInf.get(ns, name);
           if (!ing || JSON.stringify(ing.status?.loadBalancer?.ingress ?? []) === wanted) continue;
           try {
@@ -241,6 +256,17 @@ export async function startIngressController(opts: IngressControllerOptions): Pr
     const listen = (s: http.Server, port: number) =>
       new Promise<number>((resolve, reject) => {
         s.once('error', reject);
+        const handle = opts.handles && (s === httpServer ? opts.handles.http : opts.handles.https);
+        if (handle) {
+          // A server received over IPC is already accepting: feed its sockets to ours.
+          s.off('error', reject);
+          handle.on('connection', (sock: Socket) => s.emit('connection', sock));
+          owner.defer(() => {
+            handle.close();
+          });
+          resolve(s === httpServer ? opts.handles!.httpPort : opts.handles!.httpsPort);
+          return;
+        }
         s.listen(port, opts.listen.host, () => {
           s.off('error', reject);
           resolve((s.address() as AddressInfo).port);

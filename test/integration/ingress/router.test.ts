@@ -218,6 +218,33 @@ describe('timeouts', () => {
   });
 });
 
+describe('worker processes', () => {
+  it('serves from several processes sharing the listeners', async () => {
+    const multi = await startIngressController({
+      client,
+      listen: { host: '127.0.0.1', httpPort: 0, httpsPort: 0 },
+      workers: 2,
+      writeStatus: false,
+    });
+    try {
+      const agents = [0, 1, 2, 3].map(() => new http.Agent({ keepAlive: false }));
+      const rs = await Promise.all(
+        agents.flatMap((agent) => [
+          get(`${multi.httpUrl}/api/w`, 'a.test', { agent }),
+          get(`${multi.httpUrl}/`, 'b.test', { agent }),
+        ]),
+      );
+      expect(rs.map((r) => r.status)).toEqual(Array(8).fill(200));
+      expect(JSON.parse(rs[0]!.body).who).toBe('api');
+      expect(JSON.parse(rs[1]!.body).who).toBe('bee');
+    } finally {
+      await multi.dispose();
+    }
+    // Nobody accepts any more once disposed.
+    await expect(get(`${multi.httpUrl}/`, 'b.test')).rejects.toThrow();
+  });
+});
+
 describe('headers', () => {
   it('adds X-Forwarded-*, appends XFF, strips hop-by-hop both ways', async () => {
     const r = await get(`${ctl.httpUrl}/api/h`, 'a.test', {
