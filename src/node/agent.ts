@@ -128,6 +128,8 @@ interface PodState {
   statusTimer?: NodeJS.Timeout;
   lastStatus?: string;
   terminated?: boolean;
+  /** The sandbox has been torn down (the pod finished or is terminating); its IPs stay in the status. */
+  released?: boolean;
   /** Restart counts carried over from a previous agent. */
   priorRestarts: Map<string, number>;
 }
@@ -570,8 +572,8 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
 
   const terminate = async (st: PodState, graceMs: number) => {
     await stopPod(st, graceMs);
-    if (st.sandbox) await teardownSandbox(st.sandbox);
-    st.sandbox = st.pod.spec?.hostNetwork ? st.sandbox : undefined;
+    if (st.sandbox && !st.released) await teardownSandbox(st.sandbox);
+    st.released = true;
   };
 
   const forget = async (st: PodState, graceMs: number) => {
@@ -642,8 +644,9 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     ensureContainers(st);
     scheduleStatus(st);
     const runners = [...st.runners.values()];
-    if (runners.length > 0 && runners.every((r) => r.finished) && st.sandbox && !st.pod.spec?.hostNetwork) {
+    if (runners.length > 0 && runners.every((r) => r.finished) && st.sandbox && !st.released) {
       // A pod that has finished keeps its status (and IP in it) but gives back its sandbox.
+      st.released = true;
       await teardownSandbox(st.sandbox);
     }
   };
@@ -723,7 +726,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
       for (const st of [...pods.values()]) {
         if (st.statusTimer) clearTimeout(st.statusTimer);
         await stopPod(st, 2000);
-        if (opts.teardownOnDispose && st.sandbox) await teardownSandbox(st.sandbox);
+        if (opts.teardownOnDispose && st.sandbox && !st.released) await teardownSandbox(st.sandbox);
       }
       pods.clear();
     },

@@ -25,6 +25,7 @@ import type { Disposable } from '../../../src/util/disposable.ts';
 const isRoot = process.getuid?.() === 0;
 const PODS = findResource('', 'v1', 'pods')!;
 const NODES = findResource('', 'v1', 'nodes')!;
+const SERVICES = findResource('', 'v1', 'services')!;
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 
 const cluster = `nt${Math.random().toString(36).slice(2, 7)}`;
@@ -272,6 +273,57 @@ describe.skipIf(!isRoot)('node agent', () => {
     expect(after.status!.conditions!.find((c) => c.type === 'Ready')!.status).toBe('False');
     expect(after.status!.containerStatuses![0].ready).toBe(false);
     expect(await curl(nodeNs(1), `http://${pf.status!.podIP}:8080/hostname`)).toBe('probe-fail');
+  });
+
+  it('passes Service env vars, runs command pods to Succeeded, serves nginx and answers UDP', async () => {
+    await client.create(SERVICES, {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'backend-db', namespace: 'default' },
+      spec: { clusterIP: '10.96.77.7', ports: [{ name: 'sql', port: 5432, protocol: 'TCP' }] },
+    } as any);
+    await client.create(
+      PODS,
+      makePod('once', 'node-1', (p) => {
+        p.spec!.restartPolicy = 'Never';
+        p.spec!.containers[0] = {
+          name: 'main',
+          image: 'busybox',
+          command: [
+            'sh',
+            '-c',
+            'echo "db=$BACKEND_DB_SERVICE_HOST:$BACKEND_DB_SERVICE_PORT_SQL me=$(MY_NAME)"',
+          ],
+          env: [{ name: 'MY_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+        };
+      }),
+    );
+    await client.create(
+      PODS,
+      makePod('web-nginx', 'node-1', (p) => {
+        p.spec!.containers[0] = { name: 'nginx', image: 'nginx:1.25', ports: [{ containerPort: 80 }] };
+      }),
+    );
+    const once = await waitPod('once', (p) => p.status?.phase === 'Succeeded', 'Succeeded');
+    expect(once.status!.containerStatuses![0].state?.terminated).toMatchObject({
+      exitCode: 0,
+      reason: 'Completed',
+    });
+    let out = '';
+    for await (const c of podLogs({ stateDir: join(stateDir, 'node-1'), pod: once })) out += c;
+    expect(out).toBe('db=10.96.77.7:5432 me=once\n');
+    const onceNs = sandboxName(cluster, { namespace: 'default', name: 'once', uid: once.metadata.uid! });
+    await eventually(() => !existsSync(`/run/netns/${onceNs}`), 5000, 'finished pod sandbox released');
+    const ng = await waitPod('web-nginx', runningReady, 'Running');
+    expect(await curl(nodeNs(1), `http://${ng.status!.podIP}/`)).toContain('web-nginx');
+    const a = await pod('web-a');
+    const udp = inNs(nodeNs(1), [
+      process.execPath,
+      '-e',
+      `const s=require('dgram').createSocket('udp4');s.on('message',m=>{console.log(m.toString());s.close()});s.send('hostname',8080,'${a.status!.podIP}');setTimeout(()=>process.exit(3),3000)`,
+    ]);
+    expect(udp.out.trim()).toBe('web-a');
+    await client.delete(PODS, 'default', 'web-nginx');
   });
 
   it('reports an image without a built-in workload as waiting ImageNotSupported', async () => {
