@@ -9,7 +9,7 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Exec } from '../kernel/exec.ts';
-import { type Kernel, realKernel } from '../kernel/index.ts';
+import { type Kernel, nsCommand, realKernel } from '../kernel/index.ts';
 import { PodnetError } from '../util/errors.ts';
 import { type ClusterPlan, PREFIX, renderPlan } from './plan.ts';
 import { stopRecorded } from './procs.ts';
@@ -101,16 +101,29 @@ export async function buildCluster(plan: ClusterPlan, parts: BuildParts = {}): P
     },
   };
   try {
-    for (const ns of plan.namespaces) {
-      await k.netns.add(ns);
-      created.push(ns);
-    }
+    // The first `ip netns add` may set up the /run/netns mount; the others then go in parallel.
+    const [first, ...rest] = plan.namespaces;
+    await k.netns.add(first);
+    created.push(first);
+    await Promise.all(
+      rest.map(async (ns) => {
+        await k.netns.add(ns);
+        created.push(ns);
+      }),
+    );
     const scripts = renderPlan(plan);
     const [underlay, ...nodes] = scripts;
     const apply = async (s: (typeof scripts)[number]) => {
       await runBatch(k.exec, 'ip', s.netns, s.ip);
       await runBatch(k.exec, 'bridge', s.netns, s.bridge);
-      for (const sc of s.sysctls) await k.sysctl.set(s.netns, sc.key, sc.value);
+      // All of a namespace's sysctls in one `sysctl` process (nsenter costs a process each time).
+      if (s.sysctls.length > 0) {
+        const [cmd, argv] = nsCommand(s.netns, 'sysctl', [
+          '-qw',
+          ...s.sysctls.map((x) => `${x.key.replaceAll('.', '/')}=${x.value}`),
+        ]);
+        await k.exec.run(cmd, argv);
+      }
     };
     // The underlay creates every node's LAN veth (its peer lands in the node namespace): first.
     await apply(underlay);
