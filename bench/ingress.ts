@@ -18,7 +18,10 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { findResource } from '../src/api/resources.ts';
 import { InformerFactory } from '../src/client/factory.ts';
+import { startTestServer } from '../src/apiserver/testing.ts';
+import { ApiClient } from '../src/client/rest.ts';
 import { openStore } from '../src/store/index.ts';
+import type { ObjectStore } from '../src/store/types.ts';
 import { startIngressController } from '../proxy/ingress/controller.ts';
 import { makeIngress, makeIngressClass, makeService, makeSlice } from '../proxy/ingress/testing.ts';
 
@@ -168,6 +171,8 @@ async function role(name: string): Promise<void> {
     port = (await startNodePeer({ host: '127.0.0.2', port: bport })).port;
   } else if (name === 'router') {
     port = Number(new URL((await startRouter(bport)).httpUrl).port);
+  } else if (name === 'router-workers') {
+    port = Number(new URL((await startRouterWorkers(bport, opt('workers', cpus().length))).httpUrl).port);
   }
   process.stdout.write(`PORT ${port}\n`);
   process.stdin.resume();
@@ -200,9 +205,20 @@ async function spawnRole(name: string, bport = 0): Promise<{ port: number; stop(
   return { port, stop: () => child.kill() };
 }
 
-async function startRouter(bport: number) {
-  // The router, fed from an in-process store (no API server needed for a data-plane benchmark).
-  const store = await openStore({ backend: 'memory' });
+/** The router with worker processes: they need an API server (each lists and watches). */
+async function startRouterWorkers(bport: number, workers: number) {
+  const api = await startTestServer();
+  const client = new ApiClient(api.kubeconfigPath);
+  await seed(api.store, bport);
+  return startIngressController({
+    client,
+    workers,
+    listen: { host: '127.0.0.1', httpPort: 0, httpsPort: 0 },
+    log: () => {},
+  });
+}
+
+async function seed(store: ObjectStore, bport: number) {
   const R = (g: string, p: string) => findResource(g, 'v1', p)!;
   await store.create(R('networking.k8s.io', 'ingressclasses'), makeIngressClass('podnet', true));
   await store.create(R('', 'services'), makeService('default', 'web', [['http', 80, 'http']]));
@@ -214,6 +230,12 @@ async function startRouter(bport: number) {
     R('networking.k8s.io', 'ingresses'),
     makeIngress('default', 'bench', { 'bench.test': [['/', 'Prefix', 'web', 80]] }),
   );
+}
+
+async function startRouter(bport: number) {
+  // The router, fed from an in-process store (no API server needed for a data-plane benchmark).
+  const store = await openStore({ backend: 'memory' });
+  await seed(store, bport);
   const informers = InformerFactory.forStore(store);
   return startIngressController({
     informers,
@@ -232,6 +254,7 @@ async function main() {
   const bport = backend.port;
   const target = { host: '127.0.0.2', port: bport };
   const router = await spawnRole('router', bport);
+  const routerW = await spawnRole('router-workers', bport);
   const peer = await spawnRole('peer', bport);
   const nginx1 = await startNginx(target, '1');
   const nginxAuto = await startNginx(target, 'auto');
@@ -239,6 +262,7 @@ async function main() {
   const configs: Array<[string, string]> = [
     ['backend direct (limit)', `http://127.0.0.2:${bport}/`],
     ['podnet router', `http://127.0.0.1:${router.port}/`],
+    [`podnet router (workers: ${cpus().length})`, `http://127.0.0.1:${routerW.port}/`],
     ['nginx (1 worker)', `http://127.0.0.1:${nginx1.port}/`],
     [`nginx (auto = ${cpus().length} workers)`, `http://127.0.0.1:${nginxAuto.port}/`],
     ['Node peer (node:http)', `http://127.0.0.1:${peer.port}/`],
@@ -259,6 +283,7 @@ async function main() {
     }
   } finally {
     router.stop();
+    routerW.stop();
     peer.stop();
     await nginx1.close();
     await nginxAuto.close();
@@ -275,12 +300,13 @@ async function main() {
     };
   });
   const ours = summary[1]!.rps;
+  const oursW = summary[2]!.rps;
   const lines = [
-    '| configuration | req/s (median) | p99 ms (median) | errors | podnet router ÷ this |',
-    '|---|---:|---:|---:|---:|',
+    '| configuration | req/s (median) | p99 ms (median) | errors | router ÷ this | router (workers) ÷ this |',
+    '|---|---:|---:|---:|---:|---:|',
     ...summary.map(
       (s) =>
-        `| ${s.name} | ${s.rps.toFixed(0)} | ${s.p99.toFixed(2)} | ${s.errors} | ${(ours / s.rps).toFixed(2)}× |`,
+        `| ${s.name} | ${s.rps.toFixed(0)} | ${s.p99.toFixed(2)} | ${s.errors} | ${(ours / s.rps).toFixed(2)}× | ${(oursW / s.rps).toFixed(2)}× |`,
     ),
   ];
   const table = lines.join('\n');
@@ -291,7 +317,8 @@ async function main() {
 
 \`npx tsx bench/ingress.ts --write\` — \`wrk -t1 -c${CONNS} -d${SECONDS}s --latency\` against the same
 Node backend on 127.0.0.2 (a ${BODY.length}-byte 200 answer) directly (the limit), through podnet's
-ingress router, through nginx ${'1.22'} as a reverse proxy (keep-alive upstream pool, access log off),
+ingress router (one process, and \`workers: ${cpus().length}\` processes sharing the listening
+sockets), through nginx ${'1.22'} as a reverse proxy (keep-alive upstream pool, access log off),
 once with 1 worker and once with \`worker_processes auto\`, and through a plain Node reverse proxy
 (node:http server + keep-alive Agent, piping; no headers work at all). Configurations alternate,
 ${ROUNDS} rounds after a warm-up pass; medians reported. wrk, the backend and every proxy share the
