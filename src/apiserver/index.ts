@@ -34,6 +34,8 @@ export interface RunApiServerOptions {
   /** Name of the cluster/context in the kubeconfig (default `podnet`). */
   clusterName?: string;
   log?: (line: string) => void;
+  /** Service ClusterIP range (default 10.96.0.0/12). */
+  serviceCIDR?: string;
 }
 
 /** A running API server with its client credentials. */
@@ -76,6 +78,7 @@ export async function runApiServer(o: RunApiServerOptions): Promise<RunningApiSe
       tls: { certPem: pki.certPem, keyPem: pki.keyPem },
       token,
       log: o.log,
+      serviceCIDR: o.serviceCIDR,
     });
   } catch (e) {
     await store.dispose();

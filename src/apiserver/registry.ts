@@ -11,6 +11,7 @@ import { ApiError, errors } from '../api/errors.ts';
 import { qosClass } from '../api/defaults.ts';
 import { generateName } from '../api/names.ts';
 import { carryOverServiceAllocations, foldSecretStringData } from '../api/strategy.ts';
+import type { ServiceAddresses } from './services.ts';
 import { apiVersionOf, findResource, type ResourceInfo } from '../api/resources.ts';
 import { labelSelectorFromObject, selectorToString } from '../api/selectors.ts';
 import type { KubeObject, StatusCause } from '../api/types.ts';
@@ -154,6 +155,8 @@ export interface WriteOptions {
 export class Registry {
   /** Called when a Namespace starts terminating (the namespace controller empties it). */
   onNamespaceTerminating: (name: string) => void = () => {};
+  /** ClusterIP/NodePort allocation for Services (set by the server; absent in bare registry tests). */
+  services?: ServiceAddresses;
 
   constructor(
     readonly store: ObjectStore,
@@ -223,17 +226,42 @@ export class Registry {
     this.m.validate(res, obj);
     if (res.namespaced) await this.checkNamespaceWritable(meta.namespace!);
     if (o.dryRun) return obj;
+    const isService = res.kind === 'Service' && res.group === '' && !!this.services;
+    const toStore = isService ? this.services!.allocate(obj) : obj;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.store.create(res, obj);
+        return await this.store.create(res, toStore);
       } catch (e) {
         // A generated name may collide; upstream retries with a fresh suffix.
         if (useGenerate && attempt < 5 && e instanceof ApiError && e.reason === 'AlreadyExists') {
-          meta.name = generateName(meta.generateName!);
+          toStore.metadata.name = generateName(meta.generateName!);
           continue;
         }
+        if (isService) this.services!.release(toStore);
         throw e;
       }
+    }
+  }
+
+  /**
+   * Runs a Service write and then makes the allocators hold exactly what the stored object names
+   * (a type change may have added node ports in prepareUpdate, or dropped them).
+   */
+  private async withServiceResync(
+    res: ResourceInfo,
+    ns: string | undefined,
+    name: string,
+    write: () => Promise<KubeObject>,
+  ): Promise<KubeObject> {
+    if (!(res.kind === 'Service' && res.group === '' && this.services)) return write();
+    try {
+      const stored = await write();
+      this.services.resync(stored);
+      return stored;
+    } catch (e) {
+      const cur = await this.store.get(res, ns, name).catch(() => undefined);
+      if (cur) this.services.resync(cur);
+      throw e;
     }
   }
 
@@ -357,6 +385,10 @@ export class Registry {
       if (res.kind === 'Service') carryOverServiceAllocations(cur.spec, next);
     }
     this.m.applyDefaults(res, next);
+    if (sub !== 'status' && res.kind === 'Service' && res.group === '' && this.services) {
+      // A type change to NodePort/LoadBalancer needs ports now; explicit ones are checked here.
+      next = this.services.allocate(next);
+    }
     const gen = cur.metadata.generation ?? 1;
     meta.generation = sub !== 'status' && !deepEqual(cur.spec, next.spec) ? gen + 1 : gen;
     this.m.validate(res, next, cur);
@@ -373,8 +405,8 @@ export class Registry {
   ): Promise<KubeObject> {
     const ns = res.namespaced ? namespace : undefined;
     if (o.dryRun) return this.prepareUpdate(res, await this.store.get(res, ns, name), body, o.subresource);
-    return this.store.guaranteedUpdate(res, ns, name, (cur) =>
-      this.prepareUpdate(res, cur, body, o.subresource),
+    return this.withServiceResync(res, ns, name, () =>
+      this.store.guaranteedUpdate(res, ns, name, (cur) => this.prepareUpdate(res, cur, body, o.subresource)),
     );
   }
 
@@ -393,7 +425,7 @@ export class Registry {
       return this.prepareUpdate(res, cur, patched, o.subresource);
     };
     if (o.dryRun) return fn(await this.store.get(res, ns, name));
-    return this.store.guaranteedUpdate(res, ns, name, fn);
+    return this.withServiceResync(res, ns, name, () => this.store.guaranteedUpdate(res, ns, name, fn));
   }
 
   /** GET …/scale */

@@ -7,7 +7,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { errors } from '../api/errors.ts';
+import { ApiError, errors } from '../api/errors.ts';
+import { findResource } from '../api/resources.ts';
 import type { ObjectStore } from '../store/types.ts';
 import type { Disposable } from '../util/disposable.ts';
 import { GarbageCollector, NamespaceController } from './gc.ts';
@@ -16,6 +17,7 @@ import { defaultMachinery } from './machinery-default.ts';
 import type { Machinery } from './machinery.ts';
 import { Registry } from './registry.ts';
 import { RestHandler } from './rest.ts';
+import { ServiceAddresses } from './services.ts';
 
 /** Options for startApiServer. */
 export interface ApiServerOptions {
@@ -32,6 +34,8 @@ export interface ApiServerOptions {
   bookmarkIntervalMs?: number;
   /** Defaulting/validation/patching (default: src/api's). Tests may inject their own. */
   machinery?: Machinery;
+  /** Service ClusterIP range (default 10.96.0.0/12); its first address is the `kubernetes` Service. */
+  serviceCIDR?: string;
 }
 
 /** A running API server. */
@@ -48,6 +52,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const log = opts.log ?? (() => {});
   const host = opts.host ?? '127.0.0.1';
   const registry = new Registry(opts.store, opts.machinery ?? defaultMachinery);
+  const services = new ServiceAddresses(opts.store, { serviceCIDR: opts.serviceCIDR, log });
+  registry.services = services;
   const watches = new Set<Disposable>();
   let address = `${host}:${opts.port ?? 0}`;
   const handler = new RestHandler({
@@ -108,6 +114,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     disposed = true;
     gc.dispose();
     nsController.dispose();
+    services.dispose();
     for (const w of [...watches]) await w.dispose();
     watches.clear();
     await new Promise<void>((resolve) => {
@@ -116,7 +123,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     });
   };
   try {
+    await services.start();
     await registry.ensureDefaultNamespaces();
+    await ensureKubernetesService(registry, services.allocators.clusterIPs.reservedIP);
     gc.start();
     await nsController.start();
   } catch (e) {
@@ -126,4 +135,34 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const hostForUrl = host.includes(':') ? `[${host}]` : host;
   log(`apiserver: listening on https://${hostForUrl}:${port}`);
   return { url: `https://${hostForUrl}:${port}`, port, dispose };
+}
+
+/**
+ * The `default/kubernetes` Service at the first address of the service CIDR, as every cluster has
+ * (port 443 → the API server's port). Its endpoints are the API server's own address, written by
+ * whoever knows an address pods can reach (the cluster bring-up), not here.
+ */
+async function ensureKubernetesService(registry: Registry, clusterIP: string): Promise<void> {
+  const res = findResource('', 'v1', 'services')!;
+  try {
+    await registry.get(res, 'default', 'kubernetes');
+    return;
+  } catch (e) {
+    if (!(e instanceof ApiError && e.reason === 'NotFound')) throw e;
+  }
+  try {
+    await registry.create(res, 'default', {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
+      spec: {
+        type: 'ClusterIP',
+        clusterIP,
+        ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 6443 }],
+        sessionAffinity: 'None',
+      },
+    });
+  } catch (e) {
+    if (!(e instanceof ApiError && e.reason === 'AlreadyExists')) throw e;
+  }
 }
