@@ -74,7 +74,7 @@ function reexecUnprivileged(): number | undefined {
       'private',
       'sh',
       '-c',
-      'mount -t tmpfs podnet /run && mkdir -p /run/netns && exec "$@"',
+      'mount -t tmpfs podnet /run && mkdir -p /run/netns && ip link set lo up && exec "$@"',
       'sh',
       ...argv,
     ],
@@ -187,14 +187,23 @@ function purgeState(stateDir: string): void {
 
 async function down(f: { name?: string; all?: boolean }): Promise<void> {
   if (!f.name && !f.all) throw new PodnetError('PN_ERR_USAGE', 'give --name NAME or --all', 'name');
-  if (process.getuid?.() !== 0)
-    throw new PodnetError('PN_ERR_NOT_ROOT', 'podnet down needs root (it deletes network namespaces)');
   const { destroyCluster, sweepAll } = await import('../../cluster/build.ts');
   const { readPidFile, stopProcess } = await import('../../cluster/procs.ts');
   const stopMain = async (dir: string) => {
     const rec = readPidFile(join(dir, 'run', 'cluster.pid'));
     return rec && rec.pid !== process.pid ? stopProcess(rec, 30_000) : false;
   };
+  if (process.getuid?.() !== 0) {
+    // Unprivileged clusters live in the user+network+mount namespace of their process: stopping
+    // it is the whole teardown (the namespaces vanish with it). Nothing else can be swept.
+    if (f.all)
+      throw new PodnetError('PN_ERR_NOT_ROOT', 'podnet down --all needs root (it deletes pn-* namespaces)');
+    const dir = clusterDir(checkClusterName(f.name!));
+    const was = await stopMain(dir);
+    purgeState(dir);
+    out(was ? `cluster "${f.name}" is down` : `cluster "${f.name}" was not running; nothing to remove`);
+    return;
+  }
   if (f.all) {
     const clustersDir = join(podnetHome(), 'clusters');
     const names = existsSync(clustersDir) ? readdirSync(clustersDir) : [];
