@@ -24,6 +24,7 @@ import {
 } from '../api/index.ts';
 import {
   type ApiClient,
+  deletedObject,
   InformerFactory,
   metaNamespaceKey,
   runWorkers,
@@ -664,7 +665,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
   podInformer.addEventHandler({
     onAdd: (p) => queue.add(metaNamespaceKey(p)),
     onUpdate: (_o, p) => queue.add(metaNamespaceKey(p)),
-    onDelete: (p) => queue.add(metaNamespaceKey((p as any).obj ?? p)),
+    onDelete: (p) => queue.add(metaNamespaceKey(deletedObject(p))),
   });
   nodeInformer.addEventHandler({
     onAdd: (n) => setPodCIDR(n.spec?.podCIDR),
@@ -723,11 +724,13 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
       queue.shutDown();
       await owner.dispose();
       await workers.catch(() => {});
-      for (const st of [...pods.values()]) {
-        if (st.statusTimer) clearTimeout(st.statusTimer);
-        await stopPod(st, 2000);
-        if (opts.teardownOnDispose && st.sandbox && !st.released) await teardownSandbox(st.sandbox);
-      }
+      await Promise.all(
+        [...pods.values()].map(async (st) => {
+          if (st.statusTimer) clearTimeout(st.statusTimer);
+          await stopPod(st, 2000);
+          if (opts.teardownOnDispose && st.sandbox && !st.released) await teardownSandbox(st.sandbox);
+        }),
+      );
       pods.clear();
     },
   };

@@ -189,11 +189,16 @@ describe.skipIf(!isRoot)('node agent', () => {
       const c = n.status.conditions.find((x: any) => x.type === 'Ready');
       return c.status === 'True' ? c : undefined;
     }, 5000);
-    await new Promise((r) => setTimeout(r, 1100));
-    const n2 = await client.get<any>(NODES, undefined, 'node-1');
-    expect(
-      Date.parse(n2.status.conditions.find((x: any) => x.type === 'Ready').lastHeartbeatTime),
-    ).toBeGreaterThan(Date.parse(ready.lastHeartbeatTime));
+    // The heartbeat (every 500 ms here) moves lastHeartbeatTime on (RFC 3339, whole seconds).
+    await eventually(
+      async () => {
+        const n = await client.get<any>(NODES, undefined, 'node-1');
+        const c = n.status.conditions.find((x: any) => x.type === 'Ready');
+        return Date.parse(c.lastHeartbeatTime) > Date.parse(ready.lastHeartbeatTime);
+      },
+      5000,
+      'a later heartbeat',
+    );
   });
 
   it('runs pods with distinct IPs in the podCIDR, reachable from the node without NAT, and pod to pod', async () => {
@@ -324,6 +329,39 @@ describe.skipIf(!isRoot)('node agent', () => {
     ]);
     expect(udp.out.trim()).toBe('web-a');
     await client.delete(PODS, 'default', 'web-nginx');
+  });
+
+  it('shows CrashLoopBackOff for a crashing container and runs hostNetwork pods in the node namespace', async () => {
+    await client.create(
+      PODS,
+      makePod('crasher', 'node-1', (p) => {
+        p.spec!.containers[0] = { name: 'main', image: 'busybox', command: ['sh', '-c', 'exit 3'] };
+      }),
+    );
+    await client.create(
+      PODS,
+      makePod('host-net', 'node-1', (p) => {
+        p.spec!.hostNetwork = true;
+        p.spec!.containers[0].args = ['netexec', '--http-port=8081'];
+        p.spec!.containers[0].ports = [{ containerPort: 8081 }];
+      }),
+    );
+    const c = await waitPod(
+      'crasher',
+      (p) => p.status?.containerStatuses?.[0].state?.waiting?.reason === 'CrashLoopBackOff',
+      'CrashLoopBackOff',
+    );
+    expect(c.status!.phase).toBe('Running');
+    expect(c.status!.containerStatuses![0].restartCount).toBeGreaterThanOrEqual(1);
+    expect(c.status!.containerStatuses![0].lastState?.terminated).toMatchObject({
+      exitCode: 3,
+      reason: 'Error',
+    });
+    const h = await waitPod('host-net', runningReady, 'Running');
+    expect(h.status!.podIP).toBe('172.31.250.1');
+    expect(await curl(nodeNs(1), 'http://127.0.0.1:8081/hostname')).toBe('host-net');
+    await client.delete(PODS, 'default', 'crasher');
+    await client.delete(PODS, 'default', 'host-net');
   });
 
   it('reports an image without a built-in workload as waiting ImageNotSupported', async () => {
