@@ -14,6 +14,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type ConfigMap,
+  type Container,
+  type ContainerStatus,
   findResource,
   isApiError,
   type Node,
@@ -123,6 +125,7 @@ interface PodState {
   pod: Pod;
   sandbox?: SandboxRecord;
   runners: Map<string, ContainerRunner>;
+  initRunners: Map<string, ContainerRunner>;
   startTime: string;
   message?: string;
   reason?: string;
@@ -436,7 +439,9 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
   };
 
   const prepare = (st: PodState, name: string) => async (): Promise<LaunchPlan> => {
-    const c = st.pod.spec!.containers.find((x) => x.name === name)!;
+    const c = [...(st.pod.spec?.initContainers ?? []), ...st.pod.spec!.containers].find(
+      (x) => x.name === name,
+    )!;
     const plan = planWorkload(c);
     if (plan.kind === 'unsupported') return { waiting: { reason: plan.reason, message: plan.message } };
     const pod: Pod = {
@@ -485,9 +490,45 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     return { argv, env: { ...base, ...env }, cwd: c.workingDir };
   };
 
+  /** Where the pod's init containers stand: all done, failed for good, or the next one to start. */
+  const initProgress = (st: PodState): { done: boolean; failed: boolean; next?: Container } => {
+    for (const c of st.pod.spec?.initContainers ?? []) {
+      const r = st.initRunners.get(c.name);
+      if (!r) return { done: false, failed: false, next: c };
+      if (!r.finished) return { done: false, failed: false };
+      if ((r.status().state?.terminated?.exitCode ?? 1) !== 0) return { done: false, failed: true };
+    }
+    return { done: true, failed: false };
+  };
+
   const ensureContainers = (st: PodState) => {
     const sb = st.sandbox!;
     const graceMs = (st.pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
+    // Init containers run one at a time, each to success (restarted on failure unless the pod's
+    // policy is Never); the app containers start when all have succeeded.
+    const init = initProgress(st);
+    if (init.next) {
+      const c = init.next;
+      const r: ContainerRunner = new ContainerRunner({
+        container: c,
+        netns: sb.netns,
+        podIP: () => st.sandbox?.podIPs[0] ?? '',
+        restartPolicy: st.pod.spec?.restartPolicy === 'Never' ? 'Never' : 'OnFailure',
+        backoff,
+        graceMs,
+        restartCount: st.priorRestarts.get(c.name),
+        logPath: (n) => containerLogPath(stateDir, podKeyOf(st), c.name, n),
+        prepare: prepare(st, c.name),
+        onChange: () => {
+          scheduleStatus(st);
+          if (r.finished) queue.add(st.key);
+        },
+        log: (l) => log(`pod ${st.key}: ${l}`),
+      });
+      st.initRunners.set(c.name, r);
+      r.start();
+    }
+    if (!init.done) return;
     for (const c of st.pod.spec?.containers ?? []) {
       if (st.runners.has(c.name)) continue;
       const r = new ContainerRunner({
@@ -509,7 +550,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
   };
 
   const stopPod = async (st: PodState, graceMs: number) => {
-    await Promise.all([...st.runners.values()].map((r) => r.stop(graceMs)));
+    await Promise.all([...st.initRunners.values(), ...st.runners.values()].map((r) => r.stop(graceMs)));
   };
 
   // ---- Status -----------------------------------------------------------------------------------
@@ -524,21 +565,31 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
 
   const writePodStatus = async (st: PodState) => {
     if (disposed || st.terminated) return;
+    const init = initProgress(st);
+    const waitingReason = init.done || !st.sandbox ? 'ContainerCreating' : 'PodInitializing';
+    const placeholder = (c: Container, reason: string): ContainerStatus => ({
+      name: c.name,
+      state: { waiting: { reason } },
+      ready: false,
+      restartCount: 0,
+      image: c.image ?? '',
+      imageID: '',
+      started: false,
+    });
     const containers = (st.pod.spec?.containers ?? []).map(
+      (c) => st.runners.get(c.name)?.status() ?? placeholder(c, waitingReason),
+    );
+    const initContainers = (st.pod.spec?.initContainers ?? []).map(
       (c) =>
-        st.runners.get(c.name)?.status() ?? {
-          name: c.name,
-          state: { waiting: { reason: 'ContainerCreating' } },
-          ready: false,
-          restartCount: 0,
-          image: c.image ?? '',
-          imageID: '',
-          started: false,
-        },
+        st.initRunners.get(c.name)?.status() ??
+        placeholder(c, st.sandbox ? 'PodInitializing' : 'ContainerCreating'),
     );
     const runners = [...st.runners.values()];
     const status = computePodStatus(st.pod, {
       containers,
+      initContainers,
+      initDone: init.done,
+      initFailed: init.failed,
       allFinished:
         runners.length > 0 && runners.length === containers.length && runners.every((r) => r.finished),
       sandboxReady: !!st.sandbox,
@@ -621,6 +672,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
         uid: pod.metadata.uid!,
         pod,
         runners: new Map(),
+        initRunners: new Map(),
         startTime: pod.status?.startTime ?? nowIso(),
         priorRestarts: adoptable.has(pod.metadata.uid!) ? prior : new Map(),
       };
@@ -645,7 +697,8 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     ensureContainers(st);
     scheduleStatus(st);
     const runners = [...st.runners.values()];
-    if (runners.length > 0 && runners.every((r) => r.finished) && st.sandbox && !st.released) {
+    const finished = (runners.length > 0 && runners.every((r) => r.finished)) || initProgress(st).failed;
+    if (finished && st.sandbox && !st.released) {
       // A pod that has finished keeps its status (and IP in it) but gives back its sandbox.
       st.released = true;
       await teardownSandbox(st.sandbox);
@@ -715,7 +768,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     containerPids: (namespace, name) => {
       const st = pods.get(`${namespace}/${name}`);
       const out: Record<string, number> = {};
-      for (const [n, r] of st?.runners ?? []) if (r.pid) out[n] = r.pid;
+      for (const [n, r] of [...(st?.initRunners ?? []), ...(st?.runners ?? [])]) if (r.pid) out[n] = r.pid;
       return out;
     },
     async dispose() {

@@ -196,6 +196,12 @@ describe('status', () => {
     ).toBe('Running');
     expect(podPhase(view([cs({ state: { terminated: { exitCode: 0 } } })], true))).toBe('Succeeded');
     expect(
+      podPhase({ ...view([cs({ state: { waiting: { reason: 'PodInitializing' } } })]), initDone: false }),
+    ).toBe('Pending');
+    expect(podPhase({ ...view([cs({ state: { waiting: {} } })]), initDone: false, initFailed: true })).toBe(
+      'Failed',
+    );
+    expect(
       podPhase(
         view(
           [cs({ state: { terminated: { exitCode: 0 } } }), cs({ state: { terminated: { exitCode: 2 } } })],

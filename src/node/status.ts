@@ -10,6 +10,10 @@ import type { ContainerStatus, Pod, PodCondition, PodStatus } from '../api/index
 /** What the agent knows about a pod right now. */
 export interface PodRuntimeView {
   containers: ContainerStatus[];
+  /** Init containers' statuses (in order), and whether they all succeeded / one failed for good. */
+  initContainers?: ContainerStatus[];
+  initDone?: boolean;
+  initFailed?: boolean;
   /** True when every container has terminated and none will restart. */
   allFinished: boolean;
   sandboxReady: boolean;
@@ -24,6 +28,8 @@ export interface PodRuntimeView {
 /** The phase from container statuses (kubelet's getPhase, simplified to what we run). */
 export function podPhase(v: PodRuntimeView): NonNullable<PodStatus['phase']> {
   const cs = v.containers;
+  if (v.initFailed) return 'Failed';
+  if (v.initDone === false) return 'Pending';
   if (cs.length > 0 && v.allFinished) {
     return cs.some((c) => (c.state?.terminated?.exitCode ?? 0) !== 0) ? 'Failed' : 'Succeeded';
   }
@@ -68,7 +74,17 @@ export function computePodStatus(
   const msg = `containers with unready status: [${unready.join(' ')}]`;
   const conditions: PodCondition[] = [
     cond(prev, 'PodReadyToStartContainers', v.sandboxReady, now),
-    cond(prev, 'Initialized', true, now),
+    cond(
+      prev,
+      'Initialized',
+      v.initDone !== false,
+      now,
+      'ContainersNotInitialized',
+      `containers with incomplete status: [${(v.initContainers ?? [])
+        .filter((c) => c.state?.terminated?.exitCode !== 0)
+        .map((c) => c.name)
+        .join(' ')}]`,
+    ),
     cond(
       prev,
       'Ready',
@@ -94,6 +110,7 @@ export function computePodStatus(
     hostIPs: [{ ip: v.hostIP }],
     startTime: v.startTime,
     containerStatuses: v.containers,
+    ...(v.initContainers?.length ? { initContainerStatuses: v.initContainers } : {}),
     qosClass: pod.status?.qosClass ?? qosClass(pod),
   };
   if (v.podIPs.length) {

@@ -307,6 +307,7 @@ describe.skipIf(!isRoot)('node agent', () => {
       PODS,
       makePod('web-nginx', 'node-1', (p) => {
         p.spec!.containers[0] = { name: 'nginx', image: 'nginx:1.25', ports: [{ containerPort: 80 }] };
+        p.spec!.initContainers = [{ name: 'init', image: 'busybox', command: ['sh', '-c', 'sleep 0.2'] }];
       }),
     );
     const once = await waitPod('once', (p) => p.status?.phase === 'Succeeded', 'Succeeded');
@@ -320,6 +321,11 @@ describe.skipIf(!isRoot)('node agent', () => {
     const onceNs = sandboxName(cluster, { namespace: 'default', name: 'once', uid: once.metadata.uid! });
     await eventually(() => !existsSync(`/run/netns/${onceNs}`), 5000, 'finished pod sandbox released');
     const ng = await waitPod('web-nginx', runningReady, 'Running');
+    expect(ng.status!.initContainerStatuses![0].state?.terminated).toMatchObject({
+      exitCode: 0,
+      reason: 'Completed',
+    });
+    expect(ng.status!.conditions!.find((c) => c.type === 'Initialized')!.status).toBe('True');
     expect(await curl(nodeNs(1), `http://${ng.status!.podIP}/`)).toContain('web-nginx');
     const a = await pod('web-a');
     const udp = inNs(nodeNs(1), [
