@@ -382,6 +382,41 @@ describe('upgrade and streaming', () => {
   });
 });
 
+describe('annotations end to end', () => {
+  it('canary-by-header and rewrite-target', async () => {
+    await client.create(
+      R.ing,
+      makeIngress(NS, 'bee-canary', { 'b.test': [['/', 'Prefix', 'api', 80]] }, (i) => {
+        i.metadata.annotations = {
+          'nginx.ingress.kubernetes.io/canary': 'true',
+          'nginx.ingress.kubernetes.io/canary-by-header': 'X-Canary',
+        };
+      }),
+    );
+    await client.create(
+      R.ing,
+      makeIngress(
+        NS,
+        'rewrite',
+        { 'rw.test': [['/app(/|$)(.*)', 'ImplementationSpecific', 'api', 80]] },
+        (i) => {
+          i.metadata.annotations = { 'nginx.ingress.kubernetes.io/rewrite-target': '/$2' };
+        },
+      ),
+    );
+    const who = async (host: string, path: string, headers: Record<string, string> = {}) => {
+      const r = await get(ctl.httpUrl + path, host, { headers });
+      return r.status === 200 ? `${JSON.parse(r.body).who} ${JSON.parse(r.body).url}` : String(r.status);
+    };
+    await waitFor('canary and rewrite', async () => (await who('rw.test', '/app/x?y=1')) === 'api /x?y=1');
+    await waitFor('canary', async () => (await who('b.test', '/c', { 'x-canary': 'always' })) === 'api /c');
+    expect(await who('b.test', '/c')).toBe('bee /c');
+    expect(await who('b.test', '/c', { 'x-canary': 'never' })).toBe('bee /c');
+    expect(await who('rw.test', '/app')).toBe('api /');
+    expect(await who('rw.test', '/other')).toBe('fallback /other'); // the global default backend
+  });
+});
+
 describe('live changes', () => {
   it('re-routes an edited Ingress within a second with no failed request under load', async () => {
     await client.create(
