@@ -24,7 +24,7 @@ export interface NodeProcessConfig {
   capacity: { cpu: string; memory: string; pods: string };
   /** Unix socket of the API relay in the cluster process. */
   apiSocket: string;
-  /** Port the node process listens on at its own 127.0.0.1 (relayed to apiSocket). */
+  /** Port the node process listens on, all addresses (relayed to apiSocket). */
   apiLocalPort: number;
   /** Kubeconfig naming https://127.0.0.1:<apiLocalPort>. */
   kubeconfig: string;

@@ -2,7 +2,7 @@
  * The process of one emulated node, started by the cluster process INSIDE the node's network
  * namespace (`nsenter --net=/run/netns/pn-<c>-node-<i> node --import tsx src/cluster/node-main.ts
  * --config F`).
- * It relays 127.0.0.1:6443 of the node to the API server, runs the node's resident CNI service,
+ * It relays port 6443 of the node (all addresses) to the API server, runs the node's resident CNI service,
  * the node agent (src/node) and, when proxy/ provides one, kube-proxy. It prints `ready` once the
  * agent has registered the Node, and shuts down in order on SIGTERM/SIGINT or when the cluster
  * process goes away (its IPC channel closes), so a crashed parent leaves no orphan agents.
@@ -42,7 +42,9 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('disconnect', () => void stop('cluster process gone'));
 
-  owner.add(await startRelay({ host: '127.0.0.1', port: cfg.apiLocalPort }, { path: cfg.apiSocket }));
+  // On every address of the node: 127.0.0.1 for the agent, the LAN address for pods (the
+  // default/kubernetes Service points at node-1's).
+  owner.add(await startRelay({ host: '0.0.0.0', port: cfg.apiLocalPort }, { path: cfg.apiSocket }));
   const env: Record<string, string> = {};
   if (cfg.cniSocket) {
     const { startCniService } = await import('../../cni/service.ts');

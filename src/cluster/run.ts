@@ -17,7 +17,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Node } from '../api/kinds/core.ts';
-import { findResource } from '../api/resources.ts';
+import { findResource, type ResourceInfo } from '../api/resources.ts';
+import type { KubeObject } from '../api/types.ts';
 import { isApiError } from '../api/errors.ts';
 import type { StoreOptions } from '../store/index.ts';
 import type { ApiClient } from '../client/rest.ts';
@@ -155,6 +156,54 @@ function isReady(n: Node): boolean {
   return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
+/**
+ * Points the `default/kubernetes` Service (created by the API server at the first service IP,
+ * targetPort 6443) at an address pods can reach: the API relay every node process runs on its
+ * 0.0.0.0:6443, at node-1's LAN address — node-1 plays the control-plane node. Written as
+ * Endpoints and as an EndpointSlice named like the Service, the way kube-apiserver's endpoint
+ * reconciler does, so kube-proxy (which reads slices) and older clients (Endpoints) both see it.
+ */
+export async function publishApiEndpoints(
+  client: ApiClient,
+  ip: string,
+  port = NODE_API_PORT,
+): Promise<void> {
+  const upsert = async (res: ResourceInfo, obj: KubeObject) => {
+    try {
+      const cur = await client.get(res, 'default', 'kubernetes');
+      await client.update(res, {
+        ...obj,
+        metadata: { ...obj.metadata, resourceVersion: cur.metadata.resourceVersion },
+      });
+    } catch (e) {
+      if (!isApiError(e, 'NotFound')) throw e;
+      await client.create(res, obj);
+    }
+  };
+  await upsert(findResource('', 'v1', 'endpoints')!, {
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: {
+      name: 'kubernetes',
+      namespace: 'default',
+      labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' },
+    },
+    subsets: [{ addresses: [{ ip }], ports: [{ name: 'https', port, protocol: 'TCP' }] }],
+  } as KubeObject);
+  await upsert(findResource('discovery.k8s.io', 'v1', 'endpointslices')!, {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: {
+      name: 'kubernetes',
+      namespace: 'default',
+      labels: { 'kubernetes.io/service-name': 'kubernetes' },
+    },
+    addressType: 'IPv4',
+    endpoints: [{ addresses: [ip], conditions: { ready: true } }],
+    ports: [{ name: 'https', port, protocol: 'TCP' }],
+  } as KubeObject);
+}
+
 /** Waits until every named Node is Ready; the error says which are not, and why. */
 async function waitReady(
   client: ApiClient,
@@ -258,6 +307,7 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
       store: o.store ?? { backend: 'embedded', dir: join(stateDir, 'store') },
       port: o.apiPort ?? 0,
       clusterName: `podnet-${spec.name}`,
+      serviceCIDR: spec.serviceCIDR,
     });
     owner.add(api);
     step(`API server: ${api.url} (kubeconfig ${api.kubeconfigPath})`);
@@ -362,6 +412,10 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
         () => childFailure,
       );
       step(`all ${plan.nodes.length} nodes Ready`);
+      await publishApiEndpoints(client, plan.nodes[0].lanIP);
+      step(
+        `kubernetes Service → ${plan.nodes[0].lanIP}:${NODE_API_PORT} (API relay on ${plan.nodes[0].name})`,
+      );
     }
 
     const status: ClusterStatusFile = {

@@ -134,6 +134,19 @@ describe.skipIf(!isRoot)('podnet up --detach / status / down', () => {
       expect(
         execFileSync('ip', ['-n', podNs, '-br', 'addr', 'show', 'eth0'], { encoding: 'utf8' }),
       ).toContain(ip);
+      // Pods reach the API server the way the kubernetes Service says: node-1's relay on :6443.
+      const slice = await client.get<any>(
+        findResource('discovery.k8s.io', 'v1', 'endpointslices')!,
+        'default',
+        'kubernetes',
+      );
+      expect(slice.endpoints.map((e: any) => e.addresses[0])).toEqual(['172.31.0.11']);
+      const version = execFileSync(
+        'ip',
+        ['netns', 'exec', podNs, 'curl', '-sk', '--max-time', '5', 'https://172.31.0.11:6443/version'],
+        { encoding: 'utf8' },
+      );
+      expect(version).toMatch(/"gitVersion"|"kind": ?"Status"/);
     } finally {
       await client.dispose();
     }
