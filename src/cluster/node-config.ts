@@ -36,8 +36,10 @@ export interface NodeProcessConfig {
   cniConfPath: string;
   /** Socket of this node's resident CNI service ("" = plugins run self-contained). */
   cniSocket: string;
-  /** Cluster DNS Service IP, once DNS exists. */
+  /** Cluster DNS Service IP (kube-dns), written into pods' resolv.conf. */
   clusterDNS?: string;
+  /** Serve the cluster DNS on the node's LAN address, port 53 (kube-dns's endpoints). */
+  dnsServer?: boolean;
   /** Node heartbeat period (ms). */
   heartbeatMs?: number;
 }

@@ -3,7 +3,8 @@
  * namespace (`nsenter --net=/run/netns/pn-<c>-node-<i> node --import tsx src/cluster/node-main.ts
  * --config F`).
  * It relays port 6443 of the node (all addresses) to the API server, runs the node's resident CNI service,
- * the node agent (src/node) and, when proxy/ provides one, kube-proxy. It prints `ready` once the
+ * the node agent (src/node), the cluster DNS server (src/dns) on its LAN address and, when
+ * proxy/ provides one, kube-proxy. It prints `ready` once the
  * agent has registered the Node, and shuts down in order on SIGTERM/SIGINT or when the cluster
  * process goes away (its IPC channel closes), so a crashed parent leaves no orphan agents.
  */
@@ -71,6 +72,19 @@ async function main(): Promise<void> {
   });
   owner.add(agent);
   await agent.ready;
+
+  if (cfg.dnsServer) {
+    // Every node answers for the cluster domain on its LAN address; kube-dns's endpoints list
+    // them all, so the Service IP works through kube-proxy from any pod.
+    const { startDnsServer } = await import('../dns/index.ts');
+    const dns = await startDnsServer({
+      client,
+      listen: [{ host: cfg.hostIP, port: 53 }],
+      log: (l) => log(`dns: ${l}`),
+    });
+    owner.add(dns);
+    log(`cluster DNS on ${cfg.hostIP}:53`);
+  }
 
   // kube-proxy joins when proxy/ exports a `startKubeProxy` (see docs/cluster.md for the contract).
   const proxy = (await import('../../proxy/index.ts')) as Record<string, unknown>;

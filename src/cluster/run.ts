@@ -31,7 +31,7 @@ import type { NodeProcessConfig } from './node-config.ts';
 import { type ClusterPlan, type NodePlan, planCluster } from './plan.ts';
 import { isAlive, type PidRecord, readPidFile, stopProcess, writePidFile } from './procs.ts';
 import { startRelay } from './relay.ts';
-import type { ClusterSpec } from './spec.ts';
+import { type Cidr4, type ClusterSpec, numToIp4, parseCidr4 } from './spec.ts';
 
 const NODES = findResource('', 'v1', 'nodes')!;
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -75,6 +75,8 @@ export interface RunClusterOptions {
   cniBinDir?: string;
   /** Run a resident CNI service per node (default true). */
   cniService?: boolean;
+  /** Run the cluster DNS on every node and publish kube-system/kube-dns (default true). */
+  dns?: boolean;
   /** Lines the node processes print, prefixed `[node-name]`. */
   nodeLog?: (line: string) => void;
 }
@@ -168,19 +170,7 @@ export async function publishApiEndpoints(
   ip: string,
   port = NODE_API_PORT,
 ): Promise<void> {
-  const upsert = async (res: ResourceInfo, obj: KubeObject) => {
-    try {
-      const cur = await client.get(res, 'default', 'kubernetes');
-      await client.update(res, {
-        ...obj,
-        metadata: { ...obj.metadata, resourceVersion: cur.metadata.resourceVersion },
-      });
-    } catch (e) {
-      if (!isApiError(e, 'NotFound')) throw e;
-      await client.create(res, obj);
-    }
-  };
-  await upsert(findResource('', 'v1', 'endpoints')!, {
+  await upsert(client, findResource('', 'v1', 'endpoints')!, {
     apiVersion: 'v1',
     kind: 'Endpoints',
     metadata: {
@@ -190,7 +180,7 @@ export async function publishApiEndpoints(
     },
     subsets: [{ addresses: [{ ip }], ports: [{ name: 'https', port, protocol: 'TCP' }] }],
   } as KubeObject);
-  await upsert(findResource('discovery.k8s.io', 'v1', 'endpointslices')!, {
+  await upsert(client, findResource('discovery.k8s.io', 'v1', 'endpointslices')!, {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
     metadata: {
@@ -202,6 +192,72 @@ export async function publishApiEndpoints(
     endpoints: [{ addresses: [ip], conditions: { ready: true } }],
     ports: [{ name: 'https', port, protocol: 'TCP' }],
   } as KubeObject);
+}
+
+/** The kube-dns Service IP: the 10th address of the service CIDR (10.96.0.10), as kubeadm picks. */
+export function clusterDnsIP(serviceCIDR: string): string {
+  const c = parseCidr4(serviceCIDR) as Cidr4;
+  return numToIp4(c.base + 10);
+}
+
+/**
+ * Publishes `kube-system/kube-dns` (ClusterIP `ip`, ports 53/UDP and 53/TCP, selector-less) with
+ * every node's DNS server as its endpoints — what CoreDNS pods behind the Service are in a real
+ * cluster. Idempotent: an existing Service is kept, its endpoints replaced.
+ */
+export async function publishClusterDns(client: ApiClient, ip: string, nodeIPs: string[]): Promise<void> {
+  const ports = [
+    { name: 'dns', port: 53, protocol: 'UDP' },
+    { name: 'dns-tcp', port: 53, protocol: 'TCP' },
+  ];
+  const labels = { 'k8s-app': 'kube-dns', 'kubernetes.io/name': 'CoreDNS' };
+  try {
+    await client.create(findResource('', 'v1', 'services')!, {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'kube-dns', namespace: 'kube-system', labels },
+      spec: { type: 'ClusterIP', clusterIP: ip, ports: ports.map((p) => ({ ...p, targetPort: 53 })) },
+    } as KubeObject);
+  } catch (e) {
+    if (!isApiError(e, 'AlreadyExists')) throw e;
+  }
+  await upsert(client, findResource('', 'v1', 'endpoints')!, {
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: {
+      name: 'kube-dns',
+      namespace: 'kube-system',
+      labels: { ...labels, 'endpointslice.kubernetes.io/skip-mirror': 'true' },
+    },
+    subsets: [{ addresses: nodeIPs.map((a) => ({ ip: a })), ports }],
+  } as KubeObject);
+  await upsert(client, findResource('discovery.k8s.io', 'v1', 'endpointslices')!, {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: {
+      name: 'kube-dns',
+      namespace: 'kube-system',
+      labels: { ...labels, 'kubernetes.io/service-name': 'kube-dns' },
+    },
+    addressType: 'IPv4',
+    endpoints: nodeIPs.map((a) => ({ addresses: [a], conditions: { ready: true } })),
+    ports,
+  } as KubeObject);
+}
+
+/** Creates `obj`, or replaces the existing object of the same name. */
+async function upsert(client: ApiClient, res: ResourceInfo, obj: KubeObject): Promise<void> {
+  const ns = obj.metadata.namespace;
+  try {
+    const cur = await client.get(res, ns, obj.metadata.name!);
+    await client.update(res, {
+      ...obj,
+      metadata: { ...obj.metadata, resourceVersion: cur.metadata.resourceVersion },
+    });
+  } catch (e) {
+    if (!isApiError(e, 'NotFound')) throw e;
+    await client.create(res, obj);
+  }
 }
 
 /** Waits until every named Node is Ready; the error says which are not, and why. */
@@ -286,6 +342,7 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
   owner.defer(() => rmSync(join(runDir, 'cluster.pid'), { force: true }));
 
   const plan = planCluster(spec);
+  const clusterDNS = clusterDnsIP(spec.serviceCIDR);
   const nodePids: Record<string, number> = {};
   let childFailure: string | undefined;
   // Bundle the node processes' code while the kernel and the API server come up.
@@ -375,6 +432,8 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
           cniConfPath: join(nodeState, 'cni', '10-podnet.conflist'),
           cniSocket: o.cniService === false ? '' : join(runDir, `cni-${n.index}.sock`),
           heartbeatMs: o.heartbeatMs,
+          clusterDNS: o.dns === false ? undefined : clusterDNS,
+          dnsServer: o.dns !== false,
         };
         const cfgPath = join(runDir, `node-${n.index}.json`);
         writeFileSync(cfgPath, `${JSON.stringify(cfg, null, 2)}\n`);
@@ -413,6 +472,14 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
       );
       step(`all ${plan.nodes.length} nodes Ready`);
       await publishApiEndpoints(client, plan.nodes[0].lanIP);
+      if (o.dns !== false) {
+        await publishClusterDns(
+          client,
+          clusterDNS,
+          plan.nodes.map((n) => n.lanIP),
+        );
+        step(`kube-system/kube-dns ${clusterDNS} → port 53 on every node`);
+      }
       step(
         `kubernetes Service → ${plan.nodes[0].lanIP}:${NODE_API_PORT} (API relay on ${plan.nodes[0].name})`,
       );

@@ -2,7 +2,7 @@
 // 10.244.1.0/24 and 10.244.2.0/24. One netexec pod pinned to node-2; node-1 calls it.
 // The whole stack through the CLI: podnet up --detach → Ready Nodes → a pod answers → podnet down.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -147,6 +147,24 @@ describe.skipIf(!isRoot)('podnet up --detach / status / down', () => {
         { encoding: 'utf8' },
       );
       expect(version).toMatch(/"gitVersion"|"kind": ?"Status"/);
+      // Cluster DNS: every node serves the zone on its LAN address (kube-dns's endpoints), and
+      // the pod's resolv.conf names the kube-dns Service IP.
+      const answer2 = execFileSync(
+        'ip',
+        [
+          'netns',
+          'exec',
+          podNs,
+          'dig',
+          '+short',
+          '+time=3',
+          '@172.31.0.12',
+          'kubernetes.default.svc.cluster.local',
+        ],
+        { encoding: 'utf8' },
+      );
+      expect(answer2.trim()).toBe('10.96.0.1');
+      expect(readFileSync(`/etc/netns/${podNs}/resolv.conf`, 'utf8')).toMatch(/^nameserver 10\.96\.0\.10$/m);
     } finally {
       await client.dispose();
     }
