@@ -16,14 +16,14 @@ import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, setPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { startIngressController } from '../proxy/ingress/controller.ts';
+import { makeIngress, makeIngressClass, makeService, makeSlice } from '../proxy/ingress/testing.ts';
 import { findResource } from '../src/api/resources.ts';
-import { InformerFactory } from '../src/client/factory.ts';
 import { startTestServer } from '../src/apiserver/testing.ts';
+import { InformerFactory } from '../src/client/factory.ts';
 import { ApiClient } from '../src/client/rest.ts';
 import { openStore } from '../src/store/index.ts';
 import type { ObjectStore } from '../src/store/types.ts';
-import { startIngressController } from '../proxy/ingress/controller.ts';
-import { makeIngress, makeIngressClass, makeService, makeSlice } from '../proxy/ingress/testing.ts';
 
 const run = promisify(execFile);
 const args = process.argv.slice(2);

@@ -5,7 +5,7 @@
  * answer is read back through the protocol (stdout JSON, exit code), so the two paths behave alike.
  */
 import { spawn } from 'node:child_process';
-import { constants, accessSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { type CmdArgs, type CniCommand, type CniPlugin, pluginMain } from './skel.ts';
 import { CniCode, CniError, type CniResult, parseResult } from './spec.ts';

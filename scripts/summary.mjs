@@ -12,7 +12,9 @@ try {
 }
 const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
 // A test file that fails to load counts as a failure even though it ran no test.
-const brokenSuites = (r.testResults ?? []).filter((s) => s.status === 'failed' && (s.assertionResults ?? []).length === 0).length;
+const brokenSuites = (r.testResults ?? []).filter(
+  (s) => s.status === 'failed' && (s.assertionResults ?? []).length === 0,
+).length;
 const failed = r.numFailedTests + brokenSuites;
 console.log(`${r.numPassedTests} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed > 0 ? 1 : 0);

@@ -11,7 +11,7 @@ import { type HostLocalConfig, parseHostLocalConfig, rangeSetString } from '../i
 import { DiskStore, type IpamStore } from '../ipam/store.ts';
 import { ipString, parseIp, tryParseCidr } from '../ipmath.ts';
 import type { CmdArgs, CniPlugin } from '../skel.ts';
-import { CniCode, CniError, type CniDns, type CniIpConfig, type CniResult, parseResult } from '../spec.ts';
+import { CniCode, type CniDns, CniError, type CniIpConfig, type CniResult, parseResult } from '../spec.ts';
 
 /** Parses a resolv.conf into the Result's DNS section. */
 export function parseResolvConf(text: string): CniDns {

@@ -9,9 +9,8 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
-import type { Socket } from 'node:net';
 import type tls from 'node:tls';
 import type { Service } from '../../src/api/kinds/core.ts';
 import type { EndpointSlice } from '../../src/api/kinds/discovery.ts';

@@ -20,8 +20,8 @@ import {
   clientAddress,
   connectionTokens,
   downstreamResponseHeaders,
-  HOP_BY_HOP,
   framingProblem,
+  HOP_BY_HOP,
   upstreamRequestHeaders,
 } from './headers.ts';
 import { BadPathError, hostOnly, parseTarget } from './path.ts';

@@ -3,6 +3,8 @@
  * table built from Ingress/IngressClass/Service/EndpointSlice/Secret objects, a data plane that
  * proxies to pod IPs, and the controller that wires informers, listeners and status together.
  */
+
+export { type IngressAnnotations, parseAnnotations } from './annotations.ts';
 export { type CertPair, SecureContextCache, selfSignedCert } from './certs.ts';
 export {
   type IngressController,
@@ -11,9 +13,8 @@ export {
   startIngressController,
 } from './controller.ts';
 export { type DataPlaneOptions, IngressDataPlane, type Listener } from './dataplane.ts';
-export { framingProblem, HOP_BY_HOP, upstreamRequestHeaders, downstreamResponseHeaders } from './headers.ts';
+export { downstreamResponseHeaders, framingProblem, HOP_BY_HOP, upstreamRequestHeaders } from './headers.ts';
 export { BadPathError, normalizePath, parseTarget, type RequestTarget } from './path.ts';
-export { type IngressAnnotations, parseAnnotations } from './annotations.ts';
 export {
   buildRouteTable,
   compareAge,

@@ -4,10 +4,11 @@
  * user reads back (`kubectl get -o yaml`) matches a real cluster and every consumer can rely on
  * fields like `protocol`, `targetPort` and `type` being set. Defaulting never overwrites a value.
  */
+
+import ipaddr from 'ipaddr.js';
 import { isValidQuantity, parseQuantity } from './quantity.ts';
 import type { ResourceInfo } from './resources.ts';
 import type { KubeObject } from './types.ts';
-import ipaddr from 'ipaddr.js';
 
 type Obj = Record<string, any>;
 

@@ -10,7 +10,7 @@ import {
   isValidLabelValue,
   NAME_ALPHABET,
 } from './names.ts';
-import { isIPv4, isValidCIDR, isValidIP, cidrContains, specialIPError } from './netvalid.ts';
+import { cidrContains, isIPv4, isValidCIDR, isValidIP, specialIPError } from './netvalid.ts';
 
 describe('DNS names', () => {
   it('DNS-1123 labels', () => {

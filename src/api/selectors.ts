@@ -5,11 +5,12 @@
  * comma = AND. Field selectors support `=`, `==`, `!=` over the per-kind fields Kubernetes
  * indexes (pods: spec.nodeName, status.phase, ...). Every syntax error is a 400 BadRequest Status.
  */
+
+import type { ObjectFilter } from '../store/types.ts';
 import { errors } from './errors.ts';
 import { labelValueErrors, qualifiedNameErrors } from './names.ts';
 import type { ResourceInfo } from './resources.ts';
 import type { KubeObject } from './types.ts';
-import type { ObjectFilter } from '../store/types.ts';
 
 /** Operators of a parsed label requirement (upstream selection.Operator spellings). */
 export type LabelOperator = 'in' | 'notin' | '=' | '==' | '!=' | 'exists' | '!' | 'gt' | 'lt';

@@ -7,14 +7,6 @@
  */
 import { errors } from './errors.ts';
 import {
-  cidrContains,
-  cidrFamilyOf,
-  ipFamilyOf,
-  isValidCIDR,
-  isValidIP,
-  specialIPError,
-} from './netvalid.ts';
-import {
   dns1035LabelErrors,
   dns1123LabelErrors,
   dns1123SubdomainErrors,
@@ -22,6 +14,14 @@ import {
   labelValueErrors,
   qualifiedNameErrors,
 } from './names.ts';
+import {
+  cidrContains,
+  cidrFamilyOf,
+  ipFamilyOf,
+  isValidCIDR,
+  isValidIP,
+  specialIPError,
+} from './netvalid.ts';
 import { isValidQuantity, parseQuantity } from './quantity.ts';
 import type { ResourceInfo } from './resources.ts';
 import { labelSelectorFromObject, matchesLabels, validateLabelSelector } from './selectors.ts';

@@ -10,17 +10,17 @@ import type { ObjectStore } from '../store/types.ts';
 import { generatePki, newToken, writeKubeconfig } from './pki.ts';
 import { type ApiServer, startApiServer } from './server.ts';
 
+export { SERVER_VERSION } from './discovery.ts';
 export {
   generatePki,
+  type KubeconfigOptions,
   newToken,
   type Pki,
   type PkiOptions,
   writeKubeconfig,
-  type KubeconfigOptions,
 } from './pki.ts';
-export { startApiServer, type ApiServer, type ApiServerOptions } from './server.ts';
-export { SERVER_VERSION } from './discovery.ts';
 export { DEFAULT_NAMESPACES } from './registry.ts';
+export { type ApiServer, type ApiServerOptions, startApiServer } from './server.ts';
 
 /** Options for runApiServer. */
 export interface RunApiServerOptions {

@@ -7,16 +7,16 @@
  * the store is written, so a failed request writes nothing; dryRun stops right before the write.
  */
 import { randomUUID } from 'node:crypto';
-import { ApiError, errors } from '../api/errors.ts';
 import { qosClass } from '../api/defaults.ts';
+import { ApiError, errors } from '../api/errors.ts';
 import { generateName } from '../api/names.ts';
-import { carryOverServiceAllocations, foldSecretStringData } from '../api/strategy.ts';
-import type { ServiceAddresses } from './services.ts';
 import { apiVersionOf, findResource, type ResourceInfo } from '../api/resources.ts';
 import { labelSelectorFromObject, selectorToString } from '../api/selectors.ts';
+import { carryOverServiceAllocations, foldSecretStringData } from '../api/strategy.ts';
 import type { KubeObject, StatusCause } from '../api/types.ts';
 import type { ObjectStore } from '../store/types.ts';
 import type { Machinery, PatchType } from './machinery.ts';
+import type { ServiceAddresses } from './services.ts';
 
 /** Finalizer set by a Foreground delete: dependents go first, then the owner. */
 export const FOREGROUND_FINALIZER = 'foregroundDeletion';

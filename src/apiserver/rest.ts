@@ -21,12 +21,12 @@ import {
 } from './discovery.ts';
 import { negotiate, parseAccept, parseJsonBody, type Representation, readBody, sendJson } from './http.ts';
 import type { PatchType } from './machinery.ts';
-import type { DeleteOptions, Registry } from './registry.ts';
 import {
   OPENAPI_V2_PROTOBUF_CONTENT_TYPE,
   OPENAPI_V2_PROTOBUF_RESPONSE_TYPE,
   openapiV2,
 } from './openapi/index.ts';
+import type { DeleteOptions, Registry } from './registry.ts';
 import { partialMetadata, partialMetadataList } from './render.ts';
 import { renderTable } from './tables.ts';
 import { serveWatch } from './watch.ts';

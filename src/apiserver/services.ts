@@ -6,6 +6,10 @@
  * when the Service is gone — whichever path removed it (DELETE, garbage collector, finalizers),
  * because the release follows the store's watch. Allocations are owned by the Service's uid.
  */
+
+import { ApiError, errors } from '../api/errors.ts';
+import { findResource } from '../api/resources.ts';
+import type { KubeObject } from '../api/types.ts';
 import {
   allocateServiceAddresses,
   ClusterIPAllocator,
@@ -13,9 +17,6 @@ import {
   releaseServiceAddresses,
   type ServiceAllocators,
 } from '../controllers/index.ts';
-import { ApiError, errors } from '../api/errors.ts';
-import { findResource } from '../api/resources.ts';
-import type { KubeObject } from '../api/types.ts';
 import type { ObjectStore } from '../store/types.ts';
 import type { Disposable } from '../util/disposable.ts';
 

@@ -4,7 +4,7 @@
  * nodes 172.31.0.11-12. The clock is pinned at NOW; ages are NOW minus a few seconds/minutes/days.
  */
 import { describe, expect, it } from 'vitest';
-import { resolveResourceName, type ResourceInfo } from '../api/resources.ts';
+import { type ResourceInfo, resolveResourceName } from '../api/resources.ts';
 import type { KubeObject } from '../api/types.ts';
 import { age, humanDuration, podStatusCells, printTable, renderTable, tableColumns } from './tables.ts';
 

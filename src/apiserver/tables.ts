@@ -7,8 +7,9 @@
  * Like the real server, rows are always generated with every column (wide included); the client
  * hides priority > 0 columns unless asked for `-o wide`. So nothing is truncated server-side.
  */
-import { labelSelectorFromObject, selectorToString } from '../api/selectors.ts';
+
 import type { ResourceInfo } from '../api/resources.ts';
+import { labelSelectorFromObject, selectorToString } from '../api/selectors.ts';
 import type { KubeObject, ListMeta } from '../api/types.ts';
 
 /** metav1.TableColumnDefinition */

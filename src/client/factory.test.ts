@@ -2,8 +2,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { findResource } from '../api/resources.ts';
 import { openStore } from '../store/index.ts';
-import { FakeSource } from './fake.ts';
 import { InformerFactory } from './factory.ts';
+import { FakeSource } from './fake.ts';
 import { nodeNameIndexFunc } from './indexer.ts';
 import { makePod, until } from './testutil.ts';
 

@@ -9,7 +9,7 @@
 import type { KubeObject } from '../api/types.ts';
 import type { Disposable } from '../util/disposable.ts';
 import { type Clock, realClock, type TimerHandle } from './clock.ts';
-import { type IndexFunc, Indexer, metaNamespaceKey } from './indexer.ts';
+import { Indexer, type IndexFunc, metaNamespaceKey } from './indexer.ts';
 import { Reflector, type ReflectorOptions, type ReflectorStore } from './reflector.ts';
 import type { ListerWatcher } from './types.ts';
 

@@ -2,34 +2,35 @@
  * The cluster DNS: an authoritative server for the cluster domain (and the reverse zones) fed by
  * informers, a pure resolver over a zone snapshot, and the resolv.conf pods get. See docs/dns.md.
  */
+
+export {
+  clusterSearches,
+  type PodDnsEnv,
+  type PodResolvConfOptions,
+  parseResolvConf,
+  podResolvConf,
+  type ResolverConfig,
+  renderResolvConf,
+  resolverConfigForPod,
+} from './resolvconf.ts';
+export { type DnsServer, type DnsServerOptions, type ListenAddress, startDnsServer } from './server.ts';
+export { parseUpstream, type Upstream } from './upstream.ts';
 export {
   buildSnapshot,
-  resolve,
-  reverseName,
-  ipFromReverseName,
-  ipLabel,
-  normalizeName,
+  type ClusterState,
   DEFAULT_CLUSTER_DOMAIN,
   DEFAULT_TTL,
   DNS_SCHEMA_VERSION,
-  REVERSE_ZONES,
-  type ClusterState,
   type DnsQuestion,
   type DnsSnapshot,
+  ipFromReverseName,
+  ipLabel,
+  normalizeName,
   type PodRecordMode,
   type Rcode,
+  REVERSE_ZONES,
   type Resolution,
+  resolve,
+  reverseName,
   type ZoneOptions,
 } from './zone.ts';
-export { startDnsServer, type DnsServer, type DnsServerOptions, type ListenAddress } from './server.ts';
-export { parseUpstream, type Upstream } from './upstream.ts';
-export {
-  podResolvConf,
-  resolverConfigForPod,
-  renderResolvConf,
-  parseResolvConf,
-  clusterSearches,
-  type PodResolvConfOptions,
-  type PodDnsEnv,
-  type ResolverConfig,
-} from './resolvconf.ts';

@@ -10,8 +10,8 @@
  */
 import { parseArgs } from 'node:util';
 import { ApiClient } from '../client/rest.ts';
-import { startDnsServer } from './server.ts';
 import type { ListenAddress } from './server.ts';
+import { startDnsServer } from './server.ts';
 import type { PodRecordMode } from './zone.ts';
 
 /** Parses `host:port` or `[v6]:port` (port 53 by default). */

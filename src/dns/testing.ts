@@ -6,9 +6,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Pod, Service } from '../api/kinds/core.ts';
-import { FakeSource, InformerFactory } from '../client/index.ts';
 import type { Endpoint, EndpointSlice } from '../api/kinds/discovery.ts';
 import { LABEL_SERVICE_NAME } from '../api/kinds/discovery.ts';
+import { FakeSource, InformerFactory } from '../client/index.ts';
 
 const execFileP = promisify(execFile);
 

@@ -9,7 +9,7 @@
  * CNI plugins' logic is tested without root.
  */
 import ipaddr from 'ipaddr.js';
-import { ExecError, type Exec } from './exec.ts';
+import { type Exec, ExecError } from './exec.ts';
 import { IpSession, sessionError } from './ip-session.ts';
 import { type NsRef, nsCommand, nsName } from './netns.ts';
 

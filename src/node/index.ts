@@ -3,7 +3,7 @@
  * pods — sandboxes as network namespaces wired by CNI, containers as processes, probes, status —
  * and `podLogs` / `podExec` serve the CLI's `podnet logs` and `podnet exec`.
  */
-export { startNodeAgent, type NodeAgent, type NodeAgentOptions, type SandboxRecord } from './agent.ts';
+export { type NodeAgent, type NodeAgentOptions, type SandboxRecord, startNodeAgent } from './agent.ts';
 export {
   CniInvokeError,
   type CniResultJson,
@@ -13,5 +13,5 @@ export {
   nodeConflist,
 } from './cni.ts';
 export { BUILTIN_IMAGES, planWorkload, type WorkloadPlan } from './images.ts';
-export { podExec, podLogPath, podLogs, type PodExecOptions, type PodLogsOptions } from './logs.ts';
+export { type PodExecOptions, type PodLogsOptions, podExec, podLogPath, podLogs } from './logs.ts';
 export { containerLogPath, podDir, sandboxName, sandboxPrefix } from './names.ts';

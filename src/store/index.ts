@@ -7,9 +7,9 @@ import { Mvcc } from './mvcc.ts';
 import { KubeStore } from './store.ts';
 import type { ObjectStore } from './types.ts';
 
+export { type EtcdServer, startEtcd } from './etcd-server.ts';
+export { KubeStore, objectKey, resourcePrefix, rfc3339 } from './store.ts';
 export type * from './types.ts';
-export { objectKey, resourcePrefix, rfc3339, KubeStore } from './store.ts';
-export { startEtcd, type EtcdServer } from './etcd-server.ts';
 
 /** Tuning shared by every backend. */
 export interface StoreTuning {

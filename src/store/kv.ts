@@ -7,8 +7,7 @@
  * put/delete it". Each successful transaction gets the next global revision.
  */
 import { errors } from '../api/errors.ts';
-import type { KvEntry, KvEvent, RangeOptions, RangeResult } from './mvcc.ts';
-import type { Mvcc } from './mvcc.ts';
+import type { KvEntry, KvEvent, Mvcc, RangeOptions, RangeResult } from './mvcc.ts';
 
 /** A compare-and-swap write. */
 export interface TxnRequest {

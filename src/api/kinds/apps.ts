@@ -1,7 +1,8 @@
 /** apps/v1 Deployment and ReplicaSet: the workload controllers that create pods. */
-import type { Condition, IntOrString, PodTemplateSpec } from './core.ts';
+
 import type { LabelSelector } from '../selectors.ts';
 import type { KubeObject } from '../types.ts';
+import type { Condition, IntOrString, PodTemplateSpec } from './core.ts';
 
 /** apps/v1.DeploymentStrategy */
 export interface DeploymentStrategy {

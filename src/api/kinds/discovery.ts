@@ -2,8 +2,9 @@
  * discovery.k8s.io/v1 EndpointSlice: the endpoints of a Service as kube-proxy consumes them,
  * with per-endpoint conditions (ready, serving, terminating), node and zone.
  */
-import type { ObjectReference, Protocol } from './core.ts';
+
 import type { KubeObject } from '../types.ts';
+import type { ObjectReference, Protocol } from './core.ts';
 
 /** discovery/v1.EndpointConditions */
 export interface EndpointConditions {

@@ -1,7 +1,8 @@
 /** networking.k8s.io/v1 Ingress, IngressClass and NetworkPolicy. */
-import type { Protocol, LoadBalancerIngress, IntOrString } from './core.ts';
+
 import type { LabelSelector } from '../selectors.ts';
 import type { KubeObject } from '../types.ts';
+import type { IntOrString, LoadBalancerIngress, Protocol } from './core.ts';
 
 /** networking/v1.ServiceBackendPort: exactly one of name and number. */
 export interface ServiceBackendPort {

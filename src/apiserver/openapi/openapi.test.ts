@@ -4,8 +4,9 @@
  * lists that have them upstream, references resolve, and JSON and protobuf say the same thing.
  * (kubectl's own reading of the document is proved in test/integration/kubectl-openapi.)
  */
-import { parse } from 'yaml';
+
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { apiVersionOf, RESOURCES } from '../../api/resources.ts';
 import { decodeDocument, encodeDocument, openapiV2 } from './index.ts';
 

@@ -121,20 +121,33 @@ async function up(f: UpFlags): Promise<void> {
     `podnet: bringing up cluster "${spec.name}" (${spec.nodes.length} nodes, ${spec.overlay}, proxy ${spec.proxyMode})`,
   );
   const verbose = process.env.PODNET_DETACHED === '1';
-  // Ctrl-C during bring-up: runCluster's own cleanup runs when the error surfaces.
+  // A signal during bring-up aborts it (runCluster removes what it built); after, it shuts down.
+  const abort = new AbortController();
+  let signalled: ((sig: string) => void) | undefined;
+  const onSignal = (sig: string) => {
+    abort.abort();
+    signalled?.(sig);
+  };
+  const onTerm = () => onSignal('SIGTERM');
+  const onInt = () => onSignal('SIGINT');
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  const gotSignal = new Promise<string>((resolve) => {
+    signalled = resolve;
+  });
   const cluster = await runCluster({
     spec,
     stateDir,
     apiPort,
     readyTimeoutMs: timeoutMs,
+    signal: abort.signal,
     log: out,
     nodeLog: verbose ? out : undefined,
   });
   out(`cluster "${spec.name}" is Ready: kubectl --kubeconfig ${cluster.kubeconfigPath} get nodes`);
-  const sig = await new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const sig = await gotSignal;
+  process.off('SIGTERM', onTerm);
+  process.off('SIGINT', onInt);
   out(`${sig}: taking cluster "${spec.name}" down`);
   await cluster.dispose();
   out(`cluster "${spec.name}" is down`);

@@ -3,8 +3,9 @@
  * HTTPS with the generated kubeconfig: typed CRUD calls, and an informer (list + watch with
  * bookmarks) that must see add, update and delete of a pod in that order. No root needed.
  */
-import { AppsV1Api, CoreV1Api, KubeConfig, makeInformer, type V1Pod } from '@kubernetes/client-node';
+
 import { existsSync } from 'node:fs';
+import { AppsV1Api, CoreV1Api, KubeConfig, makeInformer, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestServer, type TestServer } from '../../../src/apiserver/testing.ts';
 

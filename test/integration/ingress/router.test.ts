@@ -12,14 +12,11 @@
  *   127.0.0.8      :P       (unready)        (Service "empty": no ready endpoint → 503)
  *   127.0.0.9      :P       nothing listens  (Service "flaky" = .9 + .4: connect failures retried)
  */
-import https from 'node:https';
+
 import http from 'node:http';
+import https from 'node:https';
 import type tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Ingress } from '../../../src/api/kinds/networking.ts';
-import { findResource } from '../../../src/api/resources.ts';
-import { startTestServer, type TestServer } from '../../../src/apiserver/testing.ts';
-import { ApiClient } from '../../../src/client/rest.ts';
 import { selfSignedCert } from '../../../proxy/ingress/certs.ts';
 import { type IngressController, startIngressController } from '../../../proxy/ingress/controller.ts';
 import {
@@ -29,6 +26,10 @@ import {
   makeSlice,
   makeTlsSecret,
 } from '../../../proxy/ingress/testing.ts';
+import type { Ingress } from '../../../src/api/kinds/networking.ts';
+import { findResource } from '../../../src/api/resources.ts';
+import { startTestServer, type TestServer } from '../../../src/apiserver/testing.ts';
+import { ApiClient } from '../../../src/client/rest.ts';
 import { type Backend, get, rawRequest, startBackend, statuses, wsConnect } from './helpers.ts';
 
 const R = {

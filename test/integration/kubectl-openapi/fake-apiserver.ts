@@ -15,12 +15,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { apiVersionOf, groupVersions, RESOURCES, type ResourceInfo } from '../../../src/api/resources.ts';
 import type { KubeObject } from '../../../src/api/types.ts';
-import { renderTable, type Table } from '../../../src/apiserver/tables.ts';
 import {
   OPENAPI_V2_PROTOBUF_CONTENT_TYPE,
   OPENAPI_V2_PROTOBUF_RESPONSE_TYPE,
   openapiV2,
 } from '../../../src/apiserver/openapi/index.ts';
+import { renderTable, type Table } from '../../../src/apiserver/tables.ts';
 
 /** A running fake server and a kubeconfig pointing at it. */
 export interface FakeApiServer {
