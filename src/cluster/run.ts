@@ -77,6 +77,8 @@ export interface RunClusterOptions {
   cniService?: boolean;
   /** Run the cluster DNS on every node and publish kube-system/kube-dns (default true). */
   dns?: boolean;
+  /** Aborts the bring-up (what was built is removed, runCluster rejects). */
+  signal?: AbortSignal;
   /** Lines the node processes print, prefixed `[node-name]`. */
   nodeLog?: (line: string) => void;
 }
@@ -321,7 +323,14 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
   const runDir = join(stateDir, 'run');
   const owner = new DisposableStore();
   const t0 = Date.now();
-  const step = (what: string) => log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${what}`);
+  const stamp = (what: string) => log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${what}`);
+  // Every step checks for an interrupt (SIGINT/SIGTERM during bring-up): throwing unwinds
+  // through the catch below, which disposes what was built so far.
+  const step = (what: string) => {
+    if (o.signal?.aborted)
+      throw new PodnetError('PN_ERR_INTERNAL', `bring-up of cluster "${spec.name}" interrupted`);
+    stamp(what);
+  };
 
   mkdirSync(runDir, { recursive: true });
   const other = readPidFile(join(runDir, 'cluster.pid'));
@@ -355,7 +364,7 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
     // Last to run on dispose: whatever processes did, the namespaces (and pods in them) go.
     owner.defer(async () => {
       await built.dispose();
-      await destroyCluster(spec.name, { kernel });
+      await destroyCluster(spec.name, { kernel, stateDir });
     });
 
     const { runApiServer } = await import('../apiserver/index.ts');
@@ -468,7 +477,8 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
         client,
         plan.nodes.map((n) => n.name),
         o.readyTimeoutMs ?? 60_000,
-        () => childFailure,
+        () =>
+          childFailure ?? (o.signal?.aborted ? `bring-up of cluster "${spec.name}" interrupted` : undefined),
       );
       step(`all ${plan.nodes.length} nodes Ready`);
       await publishApiEndpoints(client, plan.nodes[0].lanIP);
@@ -508,7 +518,7 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
       nodePids,
       dispose: () => {
         disposing ??= (async () => {
-          step('shutting down');
+          stamp('shutting down');
           await owner.dispose();
         })();
         return disposing;
