@@ -451,7 +451,11 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
         children.push({ child, rec });
         if (child.pid) nodePids[n.name] = child.pid;
         child.on('exit', (code, sig) => {
-          if (!owner.isDisposed) childFailure ??= `node process ${n.name} exited (${sig ?? `code ${code}`})`;
+          if (owner.isDisposed) return;
+          const why = `node process ${n.name} exited (${sig ?? `code ${code}`})`;
+          childFailure ??= why;
+          // After Ready, the node lifecycle controller notices the silence (Ready=Unknown).
+          log(`${why}; its Node will go NotReady`);
         });
       }
       step(`started ${plan.nodes.length} node processes`);
@@ -482,6 +486,9 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
       );
       step(`all ${plan.nodes.length} nodes Ready`);
       await publishApiEndpoints(client, plan.nodes[0].lanIP);
+      step(
+        `kubernetes Service → ${plan.nodes[0].lanIP}:${NODE_API_PORT} (API relay on ${plan.nodes[0].name})`,
+      );
       if (o.dns !== false) {
         await publishClusterDns(
           client,
@@ -490,9 +497,6 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
         );
         step(`kube-system/kube-dns ${clusterDNS} → port 53 on every node`);
       }
-      step(
-        `kubernetes Service → ${plan.nodes[0].lanIP}:${NODE_API_PORT} (API relay on ${plan.nodes[0].name})`,
-      );
     }
 
     const status: ClusterStatusFile = {
