@@ -37,8 +37,12 @@ export interface Relay extends Disposable {
 /** Starts a relay that forwards every connection on `listen` to `target`. */
 export async function startRelay(listen: RelayListen, target: RelayTarget): Promise<Relay> {
   const open = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = 'path' in target ? connect(target.path) : connect(target.port, target.host);
+  // Half-open allowed on both legs: a client that finishes sending (FIN) still gets the answer.
+  const server: Server = createServer({ allowHalfOpen: true }, (client) => {
+    const upstream =
+      'path' in target
+        ? connect({ path: target.path, allowHalfOpen: true })
+        : connect({ port: target.port, host: target.host, allowHalfOpen: true });
     open.add(client);
     open.add(upstream);
     client.on('close', () => open.delete(client));
