@@ -2,7 +2,7 @@
 // 10.244.1.0/24 and 10.244.2.0/24. One netexec pod pinned to node-2; node-1 calls it.
 // The whole stack through the CLI: podnet up --detach → Ready Nodes → a pod answers → podnet down.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -45,6 +45,15 @@ describe('podnet up flags', () => {
     expect(n.code).toBe(1);
     expect(n.stderr.trim().split('\n')).toHaveLength(1);
     expect(n.stderr).toMatch(/--name "Bad_Name" is invalid/);
+  });
+  it('reports a bad cluster file field with its line and column', () => {
+    const file = join(home, 'bad-cluster.yaml');
+    writeFileSync(file, 'name: pnt6\nnodes:\n  - name: a\n    capacity: {pods: lots}\n');
+    const r = podnet('up', '-f', file);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `error: nodes[0].capacity.pods (${file}:4:22): must be an integer from 1 to 10000, got "lots"\n`,
+    );
   });
   it('down without a name or --all is a usage error', () => {
     const r = podnet('down');
