@@ -4,41 +4,7 @@
  * (`buildCluster`, `destroyCluster`, `sweepAll`), and run the whole thing — kernel, API server,
  * controllers, scheduler, one process per node — with `runCluster` (what `podnet up` calls).
  */
-export {
-  type ClusterSpec,
-  type ClusterSpecInput,
-  DEFAULTS,
-  MAX_NODES,
-  NODE_IP_OFFSET,
-  type NodeCapacity,
-  type NodeSpec,
-  type NodeTaint,
-  type OverlayMode,
-  parseClusterFile,
-  podCIDRFor,
-  type ProxyMode,
-  resolveClusterSpec,
-} from './spec.ts';
-export {
-  type ClusterPlan,
-  clusterPrefix,
-  hashedLinkName,
-  IFNAME_MAX,
-  LAN_BRIDGE,
-  type NodePlan,
-  nodeNetns,
-  type NsScript,
-  planCluster,
-  POD_BRIDGE,
-  PREFIX,
-  renderPlan,
-  stableMac,
-  underlayNetns,
-  VXLAN_DEV,
-  VXLAN_OVERHEAD,
-  VXLAN_PORT,
-  VXLAN_VNI,
-} from './plan.ts';
+
 export {
   type BuildParts,
   type BuiltCluster,
@@ -51,6 +17,26 @@ export {
   type TeardownReport,
 } from './build.ts';
 export type { NodeProcessConfig } from './node-config.ts';
+export {
+  type ClusterPlan,
+  clusterPrefix,
+  hashedLinkName,
+  IFNAME_MAX,
+  LAN_BRIDGE,
+  type NodePlan,
+  type NsScript,
+  nodeNetns,
+  POD_BRIDGE,
+  PREFIX,
+  planCluster,
+  renderPlan,
+  stableMac,
+  underlayNetns,
+  VXLAN_DEV,
+  VXLAN_OVERHEAD,
+  VXLAN_PORT,
+  VXLAN_VNI,
+} from './plan.ts';
 export { isAlive, type PidRecord, readPidFile, stopProcess } from './procs.ts';
 export { type Relay, startRelay } from './relay.ts';
 export {
@@ -62,3 +48,18 @@ export {
   runCluster,
   runningCluster,
 } from './run.ts';
+export {
+  type ClusterSpec,
+  type ClusterSpecInput,
+  DEFAULTS,
+  MAX_NODES,
+  NODE_IP_OFFSET,
+  type NodeCapacity,
+  type NodeSpec,
+  type NodeTaint,
+  type OverlayMode,
+  type ProxyMode,
+  parseClusterFile,
+  podCIDRFor,
+  resolveClusterSpec,
+} from './spec.ts';

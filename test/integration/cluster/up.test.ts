@@ -8,8 +8,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Node, Pod } from '../../../src/api/kinds/core.ts';
 import { findResource } from '../../../src/api/resources.ts';
-import { destroyCluster, ownsNetns } from '../../../src/cluster/build.ts';
 import { ApiClient } from '../../../src/client/index.ts';
+import { destroyCluster, ownsNetns } from '../../../src/cluster/build.ts';
 import { realKernel } from '../../../src/kernel/index.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
