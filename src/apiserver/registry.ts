@@ -227,6 +227,11 @@ export class Registry {
     if (res.namespaced) await this.checkNamespaceWritable(meta.namespace!);
     if (o.dryRun) return obj;
     const isService = res.kind === 'Service' && res.group === '' && !!this.services;
+    if (isService && !useGenerate) {
+      // An existing Service holds its addresses: answer AlreadyExists (409), not a 422 about its IP.
+      const existing = await this.store.get(res, meta.namespace, meta.name!).catch(() => undefined);
+      if (existing) throw errors.alreadyExists(qualifiedPlural(res), meta.name!, res.group);
+    }
     const toStore = isService ? this.services!.allocate(obj) : obj;
     for (let attempt = 0; ; attempt++) {
       try {
