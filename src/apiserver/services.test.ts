@@ -160,9 +160,13 @@ describe('Service create of an existing name', () => {
   it('answers 409 AlreadyExists even when the body repeats the existing ClusterIP', async () => {
     const s2 = await startTestServer();
     try {
-      const first = await s2.req('POST', SVC, { body: makeService('dns', (x) => (x.clusterIP = '10.96.0.10')) });
+      const first = await s2.req('POST', SVC, {
+        body: makeService('dns', (x) => (x.clusterIP = '10.96.0.10')),
+      });
       expect(first.status).toBe(201);
-      const again = await s2.req('POST', SVC, { body: makeService('dns', (x) => (x.clusterIP = '10.96.0.10')) });
+      const again = await s2.req('POST', SVC, {
+        body: makeService('dns', (x) => (x.clusterIP = '10.96.0.10')),
+      });
       expect(again.status).toBe(409);
       expect(again.body.reason).toBe('AlreadyExists');
     } finally {
