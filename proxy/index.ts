@@ -26,6 +26,12 @@ export {
   FakeIptablesRunner,
   type IptablesRunner,
 } from './iptables/runner.ts';
+export {
+  type KubeProxy,
+  type KubeProxyOptions,
+  resolveProxyMode,
+  startKubeProxy,
+} from './kube-proxy.ts';
 export * from './model/index.ts';
 export { cleanupNftables } from './nftables/cleanup.ts';
 export { NftablesProxier, type NftablesProxierOptions } from './nftables/proxier.ts';

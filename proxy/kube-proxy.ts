@@ -1,0 +1,286 @@
+/**
+ * startKubeProxy: the kube-proxy a podnet node process runs. It lives in the node's network
+ * namespace already (node-main.ts is started with nsenter --net), so its runners use no netns of
+ * their own. It watches Services and EndpointSlices through shared informers, drives a
+ * ProxyServer with the iptables or nftables backend, serves Prometheus metrics (sync duration,
+ * network programming latency, services/endpoints/rules) and removes its rules when disposed.
+ */
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { findResource } from '../src/api/resources.ts';
+import type { KubeObject } from '../src/api/types.ts';
+import { type ApiClient, deletedObject, InformerFactory } from '../src/client/index.ts';
+import type { ProxyBackend } from './conformance/backend.ts';
+import { cleanupIptables } from './iptables/cleanup.ts';
+import { IptablesProxier, type SyncResult } from './iptables/proxier.ts';
+import { ExecIptablesRunner } from './iptables/runner.ts';
+import { ExecConntrackRunner } from './model/conntrack.ts';
+import type { EndpointSliceObject, ServiceObject } from './model/types.ts';
+import { cleanupNftables } from './nftables/cleanup.ts';
+import { NftablesProxier } from './nftables/proxier.ts';
+import type { NftablesSync } from './nftables/render.ts';
+import { ExecNftRunner } from './nftables/runner.ts';
+import { type EventHandler, ProxyServer } from './server.ts';
+
+/** Options of startKubeProxy (the contract node-main.ts calls, see docs/cluster.md). */
+export interface KubeProxyOptions {
+  client: ApiClient;
+  nodeName: string;
+  /** The node's LAN address: its NodePorts answer here. */
+  hostIP: string;
+  /** `iptables`, `nftables`, or `userspace` (not built: falls back to iptables with a warning). */
+  mode?: string;
+  /** The pod CIDR of the cluster: traffic from outside it to a ClusterIP is masqueraded. */
+  clusterCIDR?: string;
+  /** The Service CIDR (informational: logged). */
+  serviceCIDR?: string;
+  log?: (line: string) => void;
+  /** Minimum time between syncs; default 200 ms. */
+  minSyncPeriodMs?: number;
+  /** Periodic resync; default 30 s. */
+  syncPeriodMs?: number;
+  /** Metrics listen address; default 127.0.0.1 (inside the node namespace). */
+  metricsHost?: string;
+  /** Metrics port; default 10249 (upstream's); 0 picks a free one; -1 disables. */
+  metricsPort?: number;
+  /** Skip removing rules on dispose (e.g. a restart that wants no blackout). */
+  keepRulesOnDispose?: boolean;
+}
+
+/** A running kube-proxy. */
+export interface KubeProxy {
+  /** The effective mode (`iptables` or `nftables`). */
+  readonly mode: 'iptables' | 'nftables';
+  /** The backend (for trace() and state). */
+  readonly backend: ProxyBackend;
+  /** The metrics registry (also served over HTTP when a port was given). */
+  readonly registry: Registry;
+  /** `http://host:port/metrics`, or undefined when metrics are not served. */
+  readonly metricsURL?: string;
+  /** Resolves after the first successful sync. */
+  readonly firstSync: Promise<void>;
+  /** Stops the informers and the sync loop, then removes this proxy's rules. */
+  dispose(): Promise<void>;
+}
+
+/** Annotation upstream's EndpointSlice controller sets to the time of the triggering change. */
+const TRIGGER_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
+
+/** Resolves `mode` to a built backend, or throws naming the field. */
+export function resolveProxyMode(
+  mode: string | undefined,
+  log: (l: string) => void,
+): 'iptables' | 'nftables' {
+  const m = mode || 'iptables';
+  if (m === 'iptables' || m === 'nftables') return m;
+  if (m === 'userspace') {
+    // Upstream removed userspace mode in 1.26; podnet never built it. Keep the node usable.
+    log('mode "userspace" is not implemented: falling back to iptables');
+    return 'iptables';
+  }
+  throw new Error(`kube-proxy: mode: "${m}" is not supported: use iptables, nftables`);
+}
+
+/** Adapts a ProxyServer handler to the client's informer handler (tombstones unwrapped). */
+function informerHandler<T extends KubeObject>(h: EventHandler<T>) {
+  return {
+    onAdd: (o: T, initial: boolean) => h.onAdd(o, initial),
+    onUpdate: (o: T, n: T) => h.onUpdate(o, n),
+    onDelete: (o: Parameters<typeof deletedObject<T>>[0]) => h.onDelete(deletedObject(o)),
+  };
+}
+
+/** Starts kube-proxy for one node; resolves once the informers run and metrics listen. */
+export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
+  const log = o.log ?? (() => {});
+  const mode = resolveProxyMode(o.mode, log);
+  const registry = new Registry();
+  const m = {
+    syncDuration: new Histogram({
+      name: 'kubeproxy_sync_proxy_rules_duration_seconds',
+      help: 'Time taken by one sync of the proxy rules',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    programming: new Histogram({
+      name: 'kubeproxy_network_programming_duration_seconds',
+      help: 'Time from an EndpointSlice change to the rules being applied on this node',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers: [registry],
+    }),
+    syncs: new Counter({
+      name: 'kubeproxy_sync_proxy_rules_total',
+      help: 'Sync attempts by result',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    lastSync: new Gauge({
+      name: 'kubeproxy_sync_proxy_rules_last_timestamp_seconds',
+      help: 'Time of the last successful sync',
+      registers: [registry],
+    }),
+    services: new Gauge({
+      name: 'kubeproxy_services',
+      help: 'Service ports programmed',
+      registers: [registry],
+    }),
+    endpoints: new Gauge({
+      name: 'kubeproxy_endpoints',
+      help: 'Endpoints programmed (all service ports)',
+      registers: [registry],
+    }),
+    rules: new Gauge({
+      name: 'kubeproxy_sync_proxy_rules_rules',
+      help: 'Rules (iptables: per table) or per-service chains (nftables) after the last sync',
+      labelNames: ['table'],
+      registers: [registry],
+    }),
+  };
+
+  const iptRunner = mode === 'iptables' ? new ExecIptablesRunner() : undefined;
+  const nftRunner = mode === 'nftables' ? new ExecNftRunner() : undefined;
+  const common = {
+    nodeName: o.nodeName,
+    clusterCIDR: o.clusterCIDR,
+    nodeIPs: [o.hostIP],
+    conntrack: new ExecConntrackRunner(),
+    onConntrackError: (e: unknown) => log(`conntrack cleanup: ${(e as Error).message}`),
+  };
+  const inner: ProxyBackend = iptRunner
+    ? new IptablesProxier({ ...common, runner: iptRunner })
+    : new NftablesProxier({ ...common, runner: nftRunner! });
+
+  // Slice changes not yet applied: when each happened (trigger annotation, else arrival).
+  let pendingChanges: number[] = [];
+  let resolveFirst!: () => void;
+  const firstSync = new Promise<void>((r) => {
+    resolveFirst = r;
+  });
+  const metered: ProxyBackend = {
+    name: inner.name,
+    get state() {
+      return inner.state;
+    },
+    onServiceUpdate: (p, c) => inner.onServiceUpdate(p, c),
+    onEndpointSliceUpdate: (slice, removed) => {
+      const changed = inner.onEndpointSliceUpdate(slice, removed);
+      if (changed) {
+        const t = Date.parse(slice.metadata.annotations?.[TRIGGER_ANNOTATION] ?? '');
+        pendingChanges.push(Number.isFinite(t) ? Math.min(t, Date.now()) : Date.now());
+      }
+      return changed;
+    },
+    sync: async () => {
+      const started = performance.now();
+      const applying = pendingChanges;
+      pendingChanges = [];
+      let out: unknown;
+      try {
+        out = await inner.sync();
+      } catch (e) {
+        pendingChanges = applying.concat(pendingChanges);
+        m.syncs.inc({ result: 'error' });
+        throw e;
+      }
+      const now = Date.now();
+      m.syncDuration.observe((performance.now() - started) / 1000);
+      m.syncs.inc({ result: 'success' });
+      m.lastSync.set(now / 1000);
+      for (const t of applying) m.programming.observe(Math.max(0, now - t) / 1000);
+      const st = inner.state;
+      if (st) {
+        m.services.set(st.services.size);
+        let eps = 0;
+        for (const list of st.endpoints.values()) eps += list.length;
+        m.endpoints.set(eps);
+      }
+      if (mode === 'iptables') {
+        const s = (out as SyncResult).render.stats;
+        m.rules.set({ table: 'nat' }, s.natRules + s.natRulesSkipped);
+        m.rules.set({ table: 'filter' }, s.filterRules);
+      } else m.rules.set({ table: 'kube-proxy' }, (out as NftablesSync).activeChains.size);
+      resolveFirst();
+      return out;
+    },
+    trace: (pkt, opts) => inner.trace(pkt, opts),
+    dispose: () => inner.dispose(),
+  };
+
+  const server = new ProxyServer({
+    backend: metered,
+    minSyncIntervalMs: o.minSyncPeriodMs ?? 200,
+    syncPeriodMs: o.syncPeriodMs ?? 30_000,
+    onSyncError: (e) => log(`sync failed (will retry): ${(e as Error).message.split('\n')[0]}`),
+  });
+
+  const factory = InformerFactory.forClient(o.client);
+  const svcInf = factory.informerFor<ServiceObject>(findResource('', 'v1', 'services')!);
+  const sliceInf = factory.informerFor<EndpointSliceObject>(
+    findResource('discovery.k8s.io', 'v1', 'endpointslices')!,
+  );
+  // The node itself (upstream watches it for topology labels); kept warm for later use.
+  factory.informerFor(findResource('', 'v1', 'nodes')!, { fieldSelector: `metadata.name=${o.nodeName}` });
+  svcInf.addEventHandler(informerHandler(server.serviceHandler));
+  sliceInf.addEventHandler(informerHandler(server.endpointSliceHandler));
+  factory.start();
+  void svcInf.waitForSync().then(() => server.onServicesSynced());
+  void sliceInf.waitForSync().then(() => server.onEndpointSlicesSynced());
+
+  let http: Server | undefined;
+  let metricsURL: string | undefined;
+  const port = o.metricsPort ?? 10249;
+  if (port >= 0) {
+    const host = o.metricsHost ?? '127.0.0.1';
+    const srv = createServer((req, res) => {
+      if (req.url === '/healthz' || req.url === '/livez') {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+        return;
+      }
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end();
+        return;
+      }
+      registry.metrics().then(
+        (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+        (e) => res.writeHead(500).end(String(e)),
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(port, host, () => resolve());
+    });
+    http = srv;
+    const addr = srv.address();
+    metricsURL = `http://${host}:${typeof addr === 'object' && addr ? addr.port : port}/metrics`;
+  }
+  log(
+    `mode ${mode}, clusterCIDR ${o.clusterCIDR ?? '(none)'}, serviceCIDR ${o.serviceCIDR ?? '(unknown)'}, metrics ${metricsURL ?? 'off'}`,
+  );
+
+  let disposed = false;
+  return {
+    mode,
+    backend: metered,
+    registry,
+    metricsURL,
+    firstSync,
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      await factory.dispose();
+      await server.dispose();
+      if (http) {
+        http.closeAllConnections();
+        await new Promise<void>((r) => http!.close(() => r()));
+      }
+      if (o.keepRulesOnDispose) return;
+      try {
+        if (iptRunner) await cleanupIptables(iptRunner);
+        if (nftRunner) await cleanupNftables(nftRunner);
+        log('rules removed');
+      } catch (e) {
+        log(`cleanup failed: ${(e as Error).message.split('\n')[0]}`);
+      }
+    },
+  };
+}
