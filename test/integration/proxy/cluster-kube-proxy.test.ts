@@ -1,0 +1,241 @@
+// kube-proxy on a real emulated cluster (runCluster in-process, as `podnet up` does), once per
+// proxy mode. Cluster pnkp (iptables) / pnkn (nftables): 2 nodes on LAN 172.31.0.0/24 (node-1
+// .11, node-2 .12), pods 10.244.1.0/24 and 10.244.2.0/24, Services 10.96.0.0/12, DNS 10.96.0.10.
+// Four netexec pods (two pinned to each node) behind a ClusterIP Service and a NodePort Service;
+// checks load balancing across nodes, cluster DNS through its Service IP, REJECT for a Service
+// without endpoints, a NodePort from the other node, the metrics endpoint, and rule cleanup.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Pod, Service } from '../../../src/api/kinds/core.ts';
+import { findResource } from '../../../src/api/resources.ts';
+import { destroyCluster } from '../../../src/cluster/build.ts';
+import { type RunningCluster, runCluster } from '../../../src/cluster/run.ts';
+import { resolveClusterSpec } from '../../../src/cluster/spec.ts';
+import { podExec } from '../../../src/node/index.ts';
+
+const isRoot = process.getuid?.() === 0;
+const IMAGE = 'registry.k8s.io/e2e-test-images/agnhost:2.39';
+const PODS = findResource('', 'v1', 'pods')!;
+const SERVICES = findResource('', 'v1', 'services')!;
+const NS = 'default';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(fn: () => Promise<T | undefined>, what: string, ms: number): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end)
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${last})` : ''}`);
+    await sleep(200);
+  }
+}
+
+/** Runs a command in a node's network namespace. */
+function inNode(cluster: string, i: number, cmd: string[]) {
+  const r = spawnSync('ip', ['netns', 'exec', `pn-${cluster}-node-${i}`, ...cmd], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const isReady = (p: Pod) => p.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+
+for (const [mode, name] of [
+  ['iptables', 'pnkp'],
+  ['nftables', 'pnkn'],
+] as const) {
+  describe.skipIf(!isRoot)(`kube-proxy in a 2-node cluster (${mode})`, () => {
+    const home = mkdtempSync(join(tmpdir(), `pn-${name}-`));
+    let c: RunningCluster | undefined;
+    let client: RunningCluster['client'];
+    let pods: Pod[] = [];
+    let echoIP = '';
+    const nodeLines: string[] = [];
+
+    beforeAll(async () => {
+      await destroyCluster(name);
+      c = await runCluster({
+        spec: resolveClusterSpec({ name, nodes: 2, proxyMode: mode }),
+        stateDir: join(home, name),
+        store: { backend: 'memory' },
+        nodeLog: (l) => nodeLines.push(l),
+      });
+      client = c.client;
+      const svc = (n: string, spec: Service['spec']): Service => ({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: n, namespace: NS },
+        spec,
+      });
+      await client.create<Service>(
+        SERVICES,
+        svc('echo', { selector: { app: 'echo' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] }),
+      );
+      await client.create<Service>(
+        SERVICES,
+        svc('echo-np', {
+          type: 'NodePort',
+          selector: { app: 'echo' },
+          ports: [{ name: 'http', port: 8080, targetPort: 8080, nodePort: 30080 }],
+        }),
+      );
+      await client.create<Service>(
+        SERVICES,
+        svc('nobody', { selector: { app: 'nobody' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] }),
+      );
+      for (let i = 0; i < 4; i++)
+        await client.create<Pod>(PODS, {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: `echo-${i}`, namespace: NS, labels: { app: 'echo' } },
+          spec: {
+            nodeName: `node-${(i % 2) + 1}`,
+            containers: [
+              {
+                name: 'echo',
+                image: IMAGE,
+                args: ['netexec'],
+                ports: [{ containerPort: 8080 }],
+                readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
+              },
+            ],
+          },
+        });
+      pods = await until(
+        async () => {
+          const l = (await client.list<Pod>(PODS, NS)).items.filter((p) =>
+            p.metadata.name?.startsWith('echo-'),
+          );
+          return l.length === 4 && l.every(isReady) ? l : undefined;
+        },
+        '4 echo pods Ready',
+        45_000,
+      );
+      echoIP = (await client.get<Service>(SERVICES, NS, 'echo')).spec!.clusterIP!;
+    }, 90_000);
+
+    afterAll(async () => {
+      try {
+        await c?.dispose();
+      } finally {
+        await destroyCluster(name);
+        rmSync(home, { recursive: true, force: true });
+      }
+    }, 60_000);
+
+    it('balances a ClusterIP across pods on both nodes', async () => {
+      expect(echoIP).toMatch(/^10\.(9[6-9]|1[01]\d)\.\d+\.\d+$/);
+      const client0 = pods.find((p) => p.spec?.nodeName === 'node-1')!;
+      // The first sync after the slice change may lag the pods' readiness by a few hundred ms.
+      await until(
+        async () => {
+          const r = await podExec({
+            clusterName: name,
+            pod: client0,
+            command: ['curl', '-s', '--max-time', '2', `http://${echoIP}/hostname`],
+            timeoutMs: 5000,
+          });
+          return r.code === 0 && r.stdout.startsWith('echo-');
+        },
+        `curl ${echoIP}/hostname`,
+        15_000,
+      );
+      const seen = new Set<string>();
+      for (let i = 0; i < 20; i++) {
+        const r = await podExec({
+          clusterName: name,
+          pod: client0,
+          command: ['curl', '-s', '--max-time', '2', `http://${echoIP}/hostname`],
+          timeoutMs: 5000,
+        });
+        expect(r.code, r.stderr).toBe(0);
+        seen.add(r.stdout.trim());
+      }
+      for (const h of seen) expect(['echo-0', 'echo-1', 'echo-2', 'echo-3']).toContain(h);
+      expect(seen.size).toBeGreaterThan(1);
+      const nodesHit = new Set([...seen].map((h) => pods.find((p) => p.metadata.name === h)?.spec?.nodeName));
+      expect(nodesHit.size).toBe(2);
+    });
+
+    it('resolves a Service name through the cluster DNS Service IP', async () => {
+      const pod = pods.find((p) => p.spec?.nodeName === 'node-2')!;
+      const r = await podExec({
+        clusterName: name,
+        pod,
+        command: ['getent', 'hosts', `echo.${NS}.svc.cluster.local`],
+        timeoutMs: 8000,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim().split(/\s+/)[0]).toBe(echoIP);
+      // And explicitly through 10.96.0.10 (kube-proxy DNATs it to a node's DNS server).
+      const d = await podExec({
+        clusterName: name,
+        pod,
+        command: ['dig', '+short', '+time=2', '+tries=1', '@10.96.0.10', `echo.${NS}.svc.cluster.local`],
+        timeoutMs: 8000,
+      });
+      expect(d.stdout.trim()).toBe(echoIP);
+    });
+
+    it('refuses a Service without endpoints at once', async () => {
+      const ip = (await client.get<Service>(SERVICES, NS, 'nobody')).spec!.clusterIP!;
+      const t0 = performance.now();
+      const r = await podExec({
+        clusterName: name,
+        pod: pods[0]!,
+        command: ['curl', '-s', '--max-time', '5', `http://${ip}/`],
+        timeoutMs: 8000,
+      });
+      const ms = performance.now() - t0;
+      expect(r.code).toBe(7);
+      expect(ms).toBeLessThan(1000);
+    });
+
+    it('answers a NodePort on node-1 LAN address from node-2', async () => {
+      const r = await until(
+        async () => {
+          const x = inNode(name, 2, ['curl', '-s', '--max-time', '2', 'http://172.31.0.11:30080/hostname']);
+          return x.code === 0 ? x.stdout.trim() : undefined;
+        },
+        'NodePort 172.31.0.11:30080',
+        10_000,
+      );
+      expect(['echo-0', 'echo-1', 'echo-2', 'echo-3']).toContain(r);
+    });
+
+    it('serves Prometheus metrics inside the node namespace', () => {
+      const r = inNode(name, 1, ['curl', '-s', '--max-time', '2', 'http://127.0.0.1:10249/metrics']);
+      expect(r.code).toBe(0);
+      const val = (metric: string) => Number(new RegExp(`^${metric} (\\S+)$`, 'm').exec(r.stdout)?.[1]);
+      expect(val('kubeproxy_sync_proxy_rules_duration_seconds_count')).toBeGreaterThan(0);
+      expect(val('kubeproxy_network_programming_duration_seconds_count')).toBeGreaterThan(0);
+      // kubernetes, kube-dns (dns + dns-tcp), echo, echo-np, nobody: at least 5 service ports.
+      expect(val('kubeproxy_services')).toBeGreaterThanOrEqual(5);
+      expect(val('kubeproxy_endpoints')).toBeGreaterThanOrEqual(8);
+    });
+
+    it('removes its rules when the cluster stops', async () => {
+      const before =
+        mode === 'iptables'
+          ? inNode(name, 1, ['iptables-save', '-t', 'nat']).stdout
+          : inNode(name, 1, ['nft', 'list', 'tables']).stdout;
+      expect(before).toMatch(mode === 'iptables' ? /KUBE-SERVICES/ : /table ip kube-proxy/);
+      // Dispose only the node processes' view: stop the cluster (namespaces go too), so read
+      // the rules just before the kernel teardown through a node process log line instead.
+      await c!.dispose();
+      c = undefined;
+      expect(nodeLines.some((l) => /proxy: rules removed/.test(l))).toBe(true);
+    }, 60_000);
+  });
+}
