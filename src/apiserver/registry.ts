@@ -26,6 +26,11 @@ export const ORPHAN_FINALIZER = 'orphan';
 export const PROTECTED_NAMESPACES = ['default', 'kube-system', 'kube-public'];
 /** Finalizer holding a Terminating namespace until the namespace controller has emptied it. */
 export const NAMESPACE_FINALIZER = 'kubernetes';
+/**
+ * Finalizer holding a gracefully deleted pod until the node agent has stopped it and deleted it
+ * with grace 0 (podnet's own: the store removes a deleting object without finalizers on any write).
+ */
+export const GRACEFUL_FINALIZER = 'podnet.io/graceful-termination';
 /** Namespaces podnet creates at start, as a real cluster has them. */
 export const DEFAULT_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
 
@@ -587,6 +592,10 @@ export class Registry {
     if (isNamespace) return this.deleteNamespace(cur);
     const finalizer =
       policy === 'Foreground' ? FOREGROUND_FINALIZER : policy === 'Orphan' ? ORPHAN_FINALIZER : undefined;
+    if (res === POD_RES || (res.kind === 'Pod' && res.group === '')) {
+      const graceful = await this.deletePodGracefully(cur, o.gracePeriodSeconds, finalizer);
+      if (graceful) return graceful;
+    }
     if (finalizer) {
       const marked = await this.store.guaranteedUpdate(
         res,
@@ -608,6 +617,105 @@ export class Registry {
       return { object: cur, deleted: false };
     }
     return this.store.delete(res, ns, name, { uid: cur.metadata.uid });
+  }
+
+  /**
+   * Graceful pod deletion (upstream's pod strategy CheckGracefulDelete plus rest.BeforeDelete): a
+   * pod bound to a node and not yet terminal is only marked — deletionTimestamp = now + grace and
+   * deletionGracePeriodSeconds = grace — so the node agent can stop its containers (SIGTERM, wait,
+   * SIGKILL) and then finish the delete with grace 0. A repeated DELETE may shorten the grace but
+   * never lengthen it. Returns undefined when the caller should remove the pod now (unbound,
+   * terminal, grace 0, or a pod marked only by finalizers).
+   *
+   * The mark carries GRACEFUL_FINALIZER because the store removes any object being deleted whose
+   * finalizers are empty on its next write (the kubelet's status updates would otherwise end the
+   * grace period early); the grace-0 delete takes it off again.
+   */
+  private async deletePodGracefully(
+    cur: KubeObject,
+    requested: number | undefined,
+    finalizer: string | undefined,
+  ): Promise<DeleteOutcome | undefined> {
+    if (requested !== undefined && !Number.isFinite(requested)) {
+      throw errors.badRequest(`gracePeriodSeconds must be an integer, got "${requested}"`);
+    }
+    const meta = cur.metadata;
+    if (meta.deletionTimestamp) {
+      const current = meta.deletionGracePeriodSeconds ?? 0;
+      const ours = meta.finalizers?.includes(GRACEFUL_FINALIZER);
+      if (current === 0 && !ours) return undefined;
+      if (requested === undefined || Math.max(0, Math.trunc(requested)) >= current) {
+        return { object: cur, deleted: false };
+      }
+      const period = Math.max(0, Math.trunc(requested));
+      if (period > 0) {
+        // The deadline moves relative to the original request time, as upstream computes it.
+        const requestedAt = Date.parse(meta.deletionTimestamp) - current * 1000;
+        const marked = await this.markPodDeleting(cur, period, finalizer, new Date(requestedAt), true);
+        return { object: marked, deleted: false };
+      }
+      // Grace 0 (the node agent's final delete, or `kubectl delete --force`): off goes our
+      // finalizer; with none left the store removes the pod in the same write.
+      let left = 0;
+      const out = await this.store.guaranteedUpdate(
+        POD_RES,
+        meta.namespace,
+        meta.name!,
+        (c) => {
+          const next = clone(c);
+          const fin = withPolicyFinalizer(c.metadata.finalizers, finalizer).filter(
+            (f) => f !== GRACEFUL_FINALIZER,
+          );
+          left = fin.length;
+          if (fin.length) next.metadata.finalizers = fin;
+          else delete next.metadata.finalizers;
+          next.metadata.deletionGracePeriodSeconds = 0;
+          return next;
+        },
+        { uid: meta.uid },
+      );
+      return { object: out, deleted: left === 0 };
+    }
+    let period = Math.trunc(Number(requested ?? cur.spec?.terminationGracePeriodSeconds ?? 30));
+    if (!cur.spec?.nodeName) period = 0; // never scheduled: nothing runs, nothing to wait for
+    const phase = cur.status?.phase;
+    if (phase === 'Succeeded' || phase === 'Failed') period = 0; // already stopped
+    if (period < 0) period = 1; // upstream turns a negative grace into the shortest positive one
+    if (period === 0) return undefined;
+    const marked = await this.markPodDeleting(cur, period, finalizer, new Date(), false);
+    return { object: marked, deleted: false };
+  }
+
+  /**
+   * Writes deletionTimestamp (from + period), deletionGracePeriodSeconds, GRACEFUL_FINALIZER and a
+   * policy finalizer. (A store that keeps the first deletionTimestamp of an object ignores the
+   * new deadline of a shortening; see docs/apiserver.md.)
+   */
+  private markPodDeleting(
+    cur: KubeObject,
+    period: number,
+    finalizer: string | undefined,
+    from: Date,
+    shortening: boolean,
+  ): Promise<KubeObject> {
+    return this.store.guaranteedUpdate(
+      POD_RES,
+      cur.metadata.namespace,
+      cur.metadata.name!,
+      (c) => {
+        const next = clone(c);
+        next.metadata.deletionTimestamp = nowRfc3339(new Date(from.getTime() + period * 1000));
+        next.metadata.deletionGracePeriodSeconds = period;
+        if (!shortening && (c.metadata.generation ?? 0) > 0) {
+          next.metadata.generation = c.metadata.generation! + 1;
+        }
+        const fin = withPolicyFinalizer(c.metadata.finalizers, finalizer);
+        if (!shortening && !fin.includes(GRACEFUL_FINALIZER)) fin.push(GRACEFUL_FINALIZER);
+        if (fin.length) next.metadata.finalizers = fin;
+        return next;
+      },
+      { uid: cur.metadata.uid },
+    );
   }
 
   /**
@@ -646,6 +754,13 @@ export class Registry {
 function setNamespaceNameLabel(res: ResourceInfo, obj: KubeObject): void {
   if (res.kind !== 'Namespace' || res.group !== '' || !obj.metadata.name) return;
   obj.metadata.labels = { ...(obj.metadata.labels ?? {}), 'kubernetes.io/metadata.name': obj.metadata.name };
+}
+
+/** `finalizers` with a propagation-policy finalizer set (replacing another policy's one). */
+function withPolicyFinalizer(finalizers: string[] | undefined, policy: string | undefined): string[] {
+  const fin = finalizers ?? [];
+  if (!policy) return [...fin];
+  return [...fin.filter((f) => f !== FOREGROUND_FINALIZER && f !== ORPHAN_FINALIZER), policy];
 }
 
 /** The effective propagation policy (400 for an unknown one). */
