@@ -9,6 +9,9 @@ import { register as registerApiserver } from './commands/apiserver.ts';
 import { register as registerCluster } from './commands/cluster.ts';
 import { register as registerDemo } from './commands/demo.ts';
 import { register as registerKubeconfig } from './commands/kubeconfig.ts';
+import { register as registerLogs } from './commands/logs.ts';
+import { register as registerResources } from './commands/resources.ts';
+import { register as registerRollout } from './commands/rollout.ts';
 
 /** Builds the program (exported for tests). */
 export function buildProgram(): Command {
@@ -21,6 +24,9 @@ export function buildProgram(): Command {
   registerApiserver(program);
   registerKubeconfig(program);
   registerCluster(program);
+  registerResources(program);
+  registerLogs(program);
+  registerRollout(program);
   return program;
 }
 
