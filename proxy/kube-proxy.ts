@@ -11,6 +11,7 @@ import { findResource } from '../src/api/resources.ts';
 import type { KubeObject } from '../src/api/types.ts';
 import { type ApiClient, deletedObject, InformerFactory } from '../src/client/index.ts';
 import type { ProxyBackend } from './conformance/backend.ts';
+import { ServiceHealthServer } from './healthcheck.ts';
 import { cleanupIptables } from './iptables/cleanup.ts';
 import { IptablesProxier, type SyncResult } from './iptables/proxier.ts';
 import { ExecIptablesRunner } from './iptables/runner.ts';
@@ -206,26 +207,7 @@ export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
     dispose: () => inner.dispose(),
   };
 
-  const server = new ProxyServer({
-    backend: metered,
-    minSyncIntervalMs: o.minSyncPeriodMs ?? 200,
-    syncPeriodMs: o.syncPeriodMs ?? 30_000,
-    onSyncError: (e) => log(`sync failed (will retry): ${(e as Error).message.split('\n')[0]}`),
-  });
-
-  const factory = InformerFactory.forClient(o.client);
-  const svcInf = factory.informerFor<ServiceObject>(findResource('', 'v1', 'services')!);
-  const sliceInf = factory.informerFor<EndpointSliceObject>(
-    findResource('discovery.k8s.io', 'v1', 'endpointslices')!,
-  );
-  // The node itself (upstream watches it for topology labels); kept warm for later use.
-  factory.informerFor(findResource('', 'v1', 'nodes')!, { fieldSelector: `metadata.name=${o.nodeName}` });
-  svcInf.addEventHandler(informerHandler(server.serviceHandler));
-  sliceInf.addEventHandler(informerHandler(server.endpointSliceHandler));
-  factory.start();
-  void svcInf.waitForSync().then(() => server.onServicesSynced());
-  void sliceInf.waitForSync().then(() => server.onEndpointSlicesSynced());
-
+  // Metrics first: a port in use fails the start before any informer or rule exists.
   let http: Server | undefined;
   let metricsURL: string | undefined;
   const port = o.metricsPort ?? 10249;
@@ -253,6 +235,35 @@ export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
     const addr = srv.address();
     metricsURL = `http://${host}:${typeof addr === 'object' && addr ? addr.port : port}/metrics`;
   }
+  const server = new ProxyServer({
+    backend: metered,
+    minSyncIntervalMs: o.minSyncPeriodMs ?? 200,
+    syncPeriodMs: o.syncPeriodMs ?? 30_000,
+    // LoadBalancer Services with externalTrafficPolicy: Local get their healthCheckNodePort here.
+    healthServer: new ServiceHealthServer(o.hostIP),
+    onSyncError: (e) => log(`sync failed (will retry): ${(e as Error).message.split('\n')[0]}`),
+  });
+
+  const factory = InformerFactory.forClient(o.client);
+  const svcInf = factory.informerFor<ServiceObject>(findResource('', 'v1', 'services')!);
+  const sliceInf = factory.informerFor<EndpointSliceObject>(
+    findResource('discovery.k8s.io', 'v1', 'endpointslices')!,
+  );
+  // The node itself (upstream watches it for topology labels); kept warm for later use.
+  factory.informerFor(findResource('', 'v1', 'nodes')!, { fieldSelector: `metadata.name=${o.nodeName}` });
+  svcInf.addEventHandler(informerHandler(server.serviceHandler));
+  sliceInf.addEventHandler(informerHandler(server.endpointSliceHandler));
+  factory.start();
+  // A dispose before the first list ends these waits; nothing to report then.
+  svcInf.waitForSync().then(
+    () => server.onServicesSynced(),
+    () => {},
+  );
+  sliceInf.waitForSync().then(
+    () => server.onEndpointSlicesSynced(),
+    () => {},
+  );
+
   log(
     `mode ${mode}, clusterCIDR ${o.clusterCIDR ?? '(none)'}, serviceCIDR ${o.serviceCIDR ?? '(unknown)'}, metrics ${metricsURL ?? 'off'}`,
   );
