@@ -3,8 +3,9 @@
  * (addresses, capacity, Ready heartbeat), writes the node's CNI conflist once the podCIDR is known,
  * and for each pod bound to the node creates a sandbox network namespace, wires it with CNI (run
  * inside the node namespace), writes its resolv.conf and /etc/hosts, runs its containers as
- * processes, probes them, and reports the pod status. Deleting a pod stops its processes, runs
- * CNI DEL and removes the namespace. Level-triggered: a pod informer feeds a work queue; a
+ * processes, probes them, and reports the pod status. A pod marked for deletion (deletionTimestamp)
+ * has its processes stopped (SIGTERM, SIGKILL after the grace period), CNI DEL run and its
+ * namespace removed; then the agent deletes it with grace 0, which removes the object. Level-triggered: a pod informer feeds a work queue; a
  * restarted agent adopts the sandboxes it finds (records in stateDir + namespaces with the prefix).
  */
 import { spawnSync } from 'node:child_process';
@@ -637,6 +638,23 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     log(`pod ${st.key}: removed`);
   };
 
+  /**
+   * The kubelet's last word on a terminating pod: once its containers are stopped and its sandbox
+   * released, DELETE it with grace 0 (uid precondition: never a successor of the same name), which
+   * removes the object the API server only marked.
+   */
+  const finishDelete = async (pod: Pod) => {
+    try {
+      await client.delete(PODS, pod.metadata.namespace, pod.metadata.name!, {
+        gracePeriodSeconds: 0,
+        preconditions: { uid: pod.metadata.uid },
+      });
+    } catch (e) {
+      // Gone already, or replaced by a new pod of the same name: nothing left to finish.
+      if (!isApiError(e, 'NotFound') && !isApiError(e, 'Conflict')) throw e;
+    }
+  };
+
   const syncPod = async (key: string) => {
     if (disposed) return;
     const { namespace, name } = splitMetaNamespaceKey(key);
@@ -657,7 +675,14 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
         await stopPod(st, grace);
         scheduleStatus(st);
         await terminate(st, 0);
+      } else if (!st) {
+        // Nothing runs here for it (finished before a restart, or never started): release an
+        // adopted sandbox, if any, before finishing the delete.
+        const rec = adoptable.get(pod.metadata.uid!);
+        adoptable.delete(pod.metadata.uid!);
+        if (rec) await teardownSandbox(rec);
       }
+      await finishDelete(pod);
       return;
     }
     if (!st) {
