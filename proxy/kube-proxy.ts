@@ -14,13 +14,13 @@ import type { ProxyBackend } from './conformance/backend.ts';
 import { ServiceHealthServer } from './healthcheck.ts';
 import { cleanupIptables } from './iptables/cleanup.ts';
 import { IptablesProxier, type SyncResult } from './iptables/proxier.ts';
-import { ExecIptablesRunner } from './iptables/runner.ts';
-import { ExecConntrackRunner } from './model/conntrack.ts';
+import { ExecIptablesRunner, type IptablesRunner } from './iptables/runner.ts';
+import { type ConntrackRunner, ExecConntrackRunner } from './model/conntrack.ts';
 import type { EndpointSliceObject, ServiceObject } from './model/types.ts';
 import { cleanupNftables } from './nftables/cleanup.ts';
 import { NftablesProxier } from './nftables/proxier.ts';
 import type { NftablesSync } from './nftables/render.ts';
-import { ExecNftRunner } from './nftables/runner.ts';
+import { ExecNftRunner, type NftRunner } from './nftables/runner.ts';
 import { type EventHandler, ProxyServer } from './server.ts';
 
 /** Options of startKubeProxy (the contract node-main.ts calls, see docs/cluster.md). */
@@ -46,6 +46,16 @@ export interface KubeProxyOptions {
   metricsPort?: number;
   /** Skip removing rules on dispose (e.g. a restart that wants no blackout). */
   keepRulesOnDispose?: boolean;
+  /**
+   * Injected kernel edge and informer source (tests): default real runners in the current netns
+   * and `InformerFactory.forClient(client)`. A given factory is started but not disposed here.
+   */
+  testing?: {
+    iptables?: IptablesRunner;
+    nft?: NftRunner;
+    conntrack?: ConntrackRunner;
+    informers?: InformerFactory;
+  };
 }
 
 /** A running kube-proxy. */
@@ -138,13 +148,14 @@ export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
     }),
   };
 
-  const iptRunner = mode === 'iptables' ? new ExecIptablesRunner() : undefined;
-  const nftRunner = mode === 'nftables' ? new ExecNftRunner() : undefined;
+  const t = o.testing ?? {};
+  const iptRunner = mode === 'iptables' ? (t.iptables ?? new ExecIptablesRunner()) : undefined;
+  const nftRunner = mode === 'nftables' ? (t.nft ?? new ExecNftRunner()) : undefined;
   const common = {
     nodeName: o.nodeName,
     clusterCIDR: o.clusterCIDR,
     nodeIPs: [o.hostIP],
-    conntrack: new ExecConntrackRunner(),
+    conntrack: t.conntrack ?? new ExecConntrackRunner(),
     onConntrackError: (e: unknown) => log(`conntrack cleanup: ${(e as Error).message}`),
   };
   const inner: ProxyBackend = iptRunner
@@ -244,15 +255,17 @@ export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
     onSyncError: (e) => log(`sync failed (will retry): ${(e as Error).message.split('\n')[0]}`),
   });
 
-  const factory = InformerFactory.forClient(o.client);
+  const factory = t.informers ?? InformerFactory.forClient(o.client);
   const svcInf = factory.informerFor<ServiceObject>(findResource('', 'v1', 'services')!);
   const sliceInf = factory.informerFor<EndpointSliceObject>(
     findResource('discovery.k8s.io', 'v1', 'endpointslices')!,
   );
   // The node itself (upstream watches it for topology labels); kept warm for later use.
   factory.informerFor(findResource('', 'v1', 'nodes')!, { fieldSelector: `metadata.name=${o.nodeName}` });
-  svcInf.addEventHandler(informerHandler(server.serviceHandler));
-  sliceInf.addEventHandler(informerHandler(server.endpointSliceHandler));
+  const handlers = [
+    svcInf.addEventHandler(informerHandler(server.serviceHandler)),
+    sliceInf.addEventHandler(informerHandler(server.endpointSliceHandler)),
+  ];
   factory.start();
   // A dispose before the first list ends these waits; nothing to report then.
   svcInf.waitForSync().then(
@@ -278,7 +291,8 @@ export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
     async dispose() {
       if (disposed) return;
       disposed = true;
-      await factory.dispose();
+      for (const h of handlers) await h.dispose();
+      if (!t.informers) await factory.dispose();
       await server.dispose();
       if (http) {
         http.closeAllConnections();
