@@ -223,6 +223,9 @@ for (const [mode, name] of [
       // kubernetes, kube-dns (dns + dns-tcp), echo, echo-np, nobody: at least 5 service ports.
       expect(val('kubeproxy_services')).toBeGreaterThanOrEqual(5);
       expect(val('kubeproxy_endpoints')).toBeGreaterThanOrEqual(8);
+      // Every sync so far applied cleanly (a failure would be retried, and counted here).
+      expect(r.stdout).not.toMatch(/kubeproxy_sync_proxy_rules_total\{result="error"\}/);
+      expect(nodeLines.filter((l) => /proxy: (sync failed|conntrack cleanup)/.test(l))).toEqual([]);
     });
 
     it('removes its rules when its node process gets SIGTERM', async () => {
