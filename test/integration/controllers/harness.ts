@@ -93,7 +93,19 @@ export async function startCluster(
   const run = async (p: Pod) => {
     const key = `${p.metadata.namespace}/${p.metadata.name}`;
     if (cluster.hold?.(p) || starting.has(key)) return;
-    if (p.metadata.deletionTimestamp) return;
+    if (p.metadata.deletionTimestamp) {
+      // A graceful delete only marks the pod: like a kubelet whose containers stop at once, finish
+      // it with grace 0 (uid precondition: never a new pod of the same name).
+      await client
+        .delete(R.pods, p.metadata.namespace, p.metadata.name!, {
+          gracePeriodSeconds: 0,
+          preconditions: { uid: p.metadata.uid },
+        })
+        .catch((e) => {
+          if (!isApiError(e, 'NotFound') && !isApiError(e, 'Conflict')) throw e;
+        });
+      return;
+    }
     if (!p.spec?.nodeName && !opts.kubeletIgnoresNode) return;
     const node = p.spec?.nodeName ? nodes.get(undefined, p.spec.nodeName) : undefined;
     // Pending pods start; running pods marked not-ready (node went quiet) recover once their
