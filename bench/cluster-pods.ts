@@ -1,0 +1,233 @@
+/**
+ * Pods at scale on the emulated cluster. One run, in-process (`runCluster`, as `podnet up` does):
+ *  1. bring-up: a 3-node cluster (host-gw) until every Node is Ready;
+ *  2. a Deployment of N agnhost netexec pods (default 100) until N pods are Ready, with the time
+ *     the first and the median pod became Ready, and a sample of pods answering HTTP on their IP;
+ *  3. memory per pod: RSS (and PSS, which splits shared pages fairly) of the node processes plus
+ *     every process inside the cluster's pod namespaces, before and after, divided by N; the
+ *     cluster process's own RSS growth (API server, controllers, scheduler) is shown separately;
+ *  4. scale to 0 until every pod object and pod namespace is gone; then orderly shutdown.
+ * Goals from the issue: bring-up < 5 s, 100 pods Ready < 20 s. Cluster name `pnb3`.
+ *
+ *   sudo npx tsx bench/cluster-pods.ts [--pods 100] [--timeout 90] [--log node-log.txt]
+ */
+import { spawnSync } from 'node:child_process';
+import {
+  appendFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { Pod } from '../src/api/kinds/core.ts';
+import { findResource } from '../src/api/resources.ts';
+import { destroyCluster } from '../src/cluster/build.ts';
+import { runCluster } from '../src/cluster/run.ts';
+import { resolveClusterSpec } from '../src/cluster/spec.ts';
+
+const args = process.argv.slice(2);
+const N = Number(args[args.indexOf('--pods') + 1]) || 100;
+const LOG = args.includes('--log') ? args[args.indexOf('--log') + 1] : undefined;
+const TIMEOUT_MS = (Number(args[args.indexOf('--timeout') + 1]) || 90) * 1000;
+const NAME = 'pnb3';
+const PODS = findResource('', 'v1', 'pods')!;
+const DEPLOYMENTS = findResource('apps', 'v1', 'deployments')!;
+
+if (process.getuid?.() !== 0) {
+  console.log('bench/cluster-pods: needs root (network namespaces); skipped');
+  process.exit(0);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const mib = (kb: number) => `${(kb / 1024).toFixed(1)} MiB`;
+
+/** VmRSS and Pss of a process in kB (0 when it is gone). */
+function memOf(pid: number): { rss: number; pss: number } {
+  try {
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    const pss = Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+    return { rss, pss };
+  } catch {
+    return { rss: 0, pss: 0 };
+  }
+}
+
+/** Pids of every process inside one of the cluster's pod namespaces (found by namespace inode). */
+function podProcesses(): number[] {
+  const inodes = new Set<number>();
+  for (const n of readdirSync('/run/netns'))
+    if (n.startsWith(`pn-${NAME}-pod-`)) inodes.add(statSync(`/run/netns/${n}`).ino);
+  const pids: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const m = /^net:\[(\d+)\]$/.exec(readlinkSync(`/proc/${d}/ns/net`));
+      if (m && inodes.has(Number(m[1]))) pids.push(Number(d));
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  return pids;
+}
+
+function sum(pids: number[]): { rss: number; pss: number } {
+  const t = { rss: 0, pss: 0 };
+  for (const p of pids) {
+    const m = memOf(p);
+    t.rss += m.rss;
+    t.pss += m.pss;
+  }
+  return t;
+}
+
+const isReady = (p: Pod) =>
+  !p.metadata.deletionTimestamp && p.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+
+console.log(
+  `bench/cluster-pods: ${cpus().length} CPUs, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, load ${loadavg()[0].toFixed(1)}, ${N} pods on 3 nodes`,
+);
+const home = mkdtempSync(join(tmpdir(), 'pn-bench-pods-'));
+await destroyCluster(NAME);
+const t0 = performance.now();
+const c = await runCluster({
+  spec: resolveClusterSpec({ name: NAME, nodes: 3 }),
+  stateDir: join(home, NAME),
+  store: { backend: 'memory' },
+  // Node processes' logs go to a file (`--log FILE`), to see why a pod is slow or stuck.
+  nodeLog: LOG ? (l) => appendFileSync(LOG, `${l}\n`) : undefined,
+});
+const upMs = performance.now() - t0;
+try {
+  console.log(
+    `bring-up, 3 nodes, host-gw: Ready after ${secs(upMs)}   (goal < 5 s: ${upMs < 5000 ? 'met' : 'NOT met'})`,
+  );
+  // Let the node processes settle (bundled code loaded, first heartbeats) before the baseline.
+  await sleep(2000);
+  const nodePids = Object.values(c.nodePids);
+  const nodesBefore = sum(nodePids);
+  const selfBefore = memOf(process.pid).rss;
+
+  const t1 = performance.now();
+  await c.client.create(DEPLOYMENTS, {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'many', namespace: 'default' },
+    spec: {
+      replicas: N,
+      selector: { matchLabels: { app: 'many' } },
+      template: {
+        metadata: { labels: { app: 'many' } },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: 'echo',
+              image: 'registry.k8s.io/e2e-test-images/agnhost:2.39',
+              args: ['netexec', '--http-port=8080'],
+            },
+          ],
+        },
+      },
+    },
+  } as any);
+  // Poll the pod list: the time each pod was first seen Ready gives the first/median/last.
+  const readyAt = new Map<string, number>();
+  let pods: Pod[] = [];
+  const deadline = Date.now() + TIMEOUT_MS;
+  while (readyAt.size < N) {
+    if (Date.now() > deadline) {
+      // Say where the rest are stuck (unscheduled, waiting reason, not Ready), and go on measuring
+      // what did come up.
+      const why = new Map<string, number>();
+      for (const p of pods) {
+        if (isReady(p)) continue;
+        const w = p.status?.containerStatuses?.[0]?.state?.waiting;
+        const k = !p.spec?.nodeName
+          ? 'unscheduled'
+          : `${p.spec.nodeName} ${p.status?.phase ?? 'no status'}${w ? ` ${w.reason}` : ''}`;
+        why.set(k, (why.get(k) ?? 0) + 1);
+      }
+      console.log(
+        `NOT all Ready: ${readyAt.size}/${N} after ${secs(TIMEOUT_MS)}; not Ready: ${[...why].map(([k, n]) => `${n}× ${k}`).join('; ')}`,
+      );
+      break;
+    }
+    pods = (await c.client.list<Pod>(PODS, 'default', { labelSelector: 'app=many' })).items;
+    const now = performance.now() - t1;
+    for (const p of pods)
+      if (isReady(p) && !readyAt.has(p.metadata.name!)) readyAt.set(p.metadata.name!, now);
+    if (readyAt.size < N) await sleep(100);
+    if (Math.floor(now / 5000) !== Math.floor((performance.now() - t1) / 5000))
+      console.log(`  ${secs(now)}: ${pods.length} pods, ${readyAt.size} Ready`);
+  }
+  const allMs = performance.now() - t1;
+  const ok = readyAt.size;
+  const times = [...readyAt.values()].sort((a, b) => a - b);
+  const perNode = new Map<string, number>();
+  for (const p of pods) perNode.set(p.spec!.nodeName!, (perNode.get(p.spec!.nodeName!) ?? 0) + 1);
+  console.log(
+    `${ok}/${N} pods Ready: first ${secs(times[0] ?? Number.NaN)}, median ${secs(times[Math.floor(ok / 2)] ?? Number.NaN)}, ${ok === N ? `all ${secs(allMs)}` : `gave up after ${secs(allMs)}`}   (goal < 20 s: ${ok === N && allMs < 20_000 ? 'met' : 'NOT met'})   per node ${[...perNode].map(([n, k]) => `${n}=${k}`).join(' ')}`,
+  );
+
+  // Ready without a probe means started: check a sample really serves on its pod IP.
+  const sample = pods.filter(isReady).filter((_, i) => i % Math.max(1, Math.floor(ok / 10)) === 0);
+  let answered = 0;
+  for (const p of sample) {
+    const ns = `pn-${NAME}-node-1`;
+    for (let i = 0; i < 20; i++) {
+      const r = spawnSync(
+        'ip',
+        ['netns', 'exec', ns, 'curl', '-s', '--max-time', '2', `http://${p.status!.podIP}:8080/hostname`],
+        { encoding: 'utf8' },
+      );
+      if (r.status === 0 && r.stdout.trim() === p.metadata.name) {
+        answered++;
+        break;
+      }
+      await sleep(250);
+    }
+  }
+  console.log(
+    `HTTP from node-1 to a sample of pod IPs: ${answered}/${sample.length} answered with their own name`,
+  );
+
+  await sleep(1000);
+  const nodesAfter = sum(nodePids);
+  const podPids = podProcesses();
+  const containers = sum(podPids);
+  const selfAfter = memOf(process.pid).rss;
+  // Per Ready pod (the ones with a running container).
+  const per = Math.max(1, ok);
+  const rssPer = (nodesAfter.rss - nodesBefore.rss + containers.rss) / per;
+  const pssPer = (nodesAfter.pss - nodesBefore.pss + containers.pss) / per;
+  console.log(
+    `memory: node processes RSS ${mib(nodesBefore.rss)} → ${mib(nodesAfter.rss)}, ${podPids.length} container processes RSS ${mib(containers.rss)} (PSS ${mib(containers.pss)})`,
+  );
+  console.log(
+    `memory per pod: RSS ${mib(rssPer)}, PSS ${mib(pssPer)}; cluster process (API server, controllers, scheduler) +${mib((selfAfter - selfBefore) / per)} per pod`,
+  );
+
+  const t2 = performance.now();
+  await c.client.setScale(DEPLOYMENTS, 'default', 'many', 0);
+  for (;;) {
+    const left = (await c.client.list<Pod>(PODS, 'default', { labelSelector: 'app=many' })).items.length;
+    const ns = readdirSync('/run/netns').filter((n) => n.startsWith(`pn-${NAME}-pod-`)).length;
+    if (left === 0 && ns === 0) break;
+    if (performance.now() - t2 > 180_000)
+      throw new Error(`scale to 0: ${left} pods, ${ns} namespaces left after 180 s`);
+    await sleep(100);
+  }
+  if (performance.now() - t2 <= 60_000)
+    console.log(`scale ${N} → 0 (pod objects and namespaces gone): ${secs(performance.now() - t2)}`);
+} finally {
+  const t3 = performance.now();
+  await c.dispose();
+  console.log(`down (orderly + cleanup): ${secs(performance.now() - t3)}`);
+  await destroyCluster(NAME);
+  rmSync(home, { recursive: true, force: true });
+}
