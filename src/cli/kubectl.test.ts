@@ -77,6 +77,7 @@ describe('get output', () => {
     expect(t.split('\n')[0]).toMatch(/^NAME\s+TYPE\s+CLUSTER-IP\s+EXTERNAL-IP\s+PORT\(S\)\s+AGE$/);
     expect(t).toMatch(/^web\s+ClusterIP\s+10\.96\.0\.5\s+<none>\s+80\/TCP\s+5m$/m);
     expect(formatTable(services, [svc('web')], { now, wide: true })).toMatch(/SELECTOR\n.*app=web\n$/);
+    expect(formatTable(services, [svc('web')], { now, noHeaders: true })).toMatch(/^web\s+ClusterIP\s.*\n$/);
     const all = formatTable(services, [svc('web'), svc('dns', 'kube-system')], { now, allNamespaces: true });
     expect(all.split('\n')[0]).toMatch(/^NAMESPACE\s+NAME\s+TYPE/);
     expect(all).toMatch(/^kube-system\s+dns\s+ClusterIP/m);

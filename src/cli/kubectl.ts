@@ -104,7 +104,7 @@ export function formatObjects(objs: KubeObject[], format: 'yaml' | 'json', singl
 export function formatTable(
   res: ResourceInfo,
   objs: KubeObject[],
-  opts: { wide?: boolean; allNamespaces?: boolean; now?: Date } = {},
+  opts: { wide?: boolean; allNamespaces?: boolean; noHeaders?: boolean; now?: Date } = {},
 ): string {
   let table: Pick<Table, 'columnDefinitions' | 'rows'> = renderTable(res, objs, {
     includeObject: 'None',
@@ -125,7 +125,7 @@ export function formatTable(
       rows: table.rows.map((r, i) => ({ ...r, cells: [objs[i]!.metadata.namespace ?? '', ...r.cells] })),
     };
   }
-  return printTable(table, { wide: opts.wide });
+  return printTable(table, { wide: opts.wide, noHeaders: opts.noHeaders });
 }
 
 /** One manifest from a file, with where it came from (for error messages). */

@@ -90,9 +90,13 @@ async function get(
       );
       return;
     }
-    let text = formatTable(res, objs, { wide: format === 'wide', allNamespaces: ns === undefined });
-    if (f.noHeaders) text = text.split('\n').slice(1).join('\n');
-    out(text);
+    out(
+      formatTable(res, objs, {
+        wide: format === 'wide',
+        allNamespaces: ns === undefined,
+        noHeaders: f.noHeaders,
+      }),
+    );
   });
 }
 

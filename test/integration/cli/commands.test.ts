@@ -4,7 +4,7 @@
 // CLI finds the kubeconfig where `podnet up` would write it. No nodes run: logs reads a log file
 // laid out as a node agent writes it; exec (root only) enters a network namespace made here.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -262,6 +262,24 @@ describe('podnet logs / exec', () => {
     expect(prev.stdout).toBe('old run\n');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^error: container nope is not valid for pod logger/);
+  }, 20_000);
+
+  it('follows a growing log with -f until SIGTERM', async () => {
+    const p = containerLogPath(stateDir(), key(), 'side', 0);
+    const dash = ['logs', 'logger', '-c', 'side', '-f', '--name', CLUSTER];
+    const child = spawn(process.execPath, [bin, ...dash], { env, cwd: root });
+    let stdout = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b));
+    const closed = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
+    try {
+      await until(async () => stdout.includes('from side\n'), 'the existing log');
+      appendFileSync(p, 'appended later\n');
+      await until(async () => stdout.includes('appended later\n'), 'the appended line');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await closed).toBe(0);
+    expect(stdout).toBe('from side\nappended later\n');
   }, 20_000);
 
   it('exec fails in one line when the pod has no sandbox here', async () => {
