@@ -580,7 +580,9 @@ export class RestHandler {
       case 'DELETE': {
         const opts = await readDeleteOptions(req, q);
         const r = await reg.delete(res, namespace, name, opts);
-        if (!r.deleted) return sendJson(out, opts.dryRun ? 200 : 202, r.object);
+        // As upstream: 200 with the object while it is still being deleted (graceful pods,
+        // namespaces, finalizers); 202 only when the client asked orphanDependents=false.
+        if (!r.deleted) return sendJson(out, opts.orphanDependents === false ? 202 : 200, r.object);
         return sendJson(
           out,
           200,
