@@ -315,3 +315,66 @@ describe('podnet logs / exec', () => {
     20_000,
   );
 });
+
+// A real 1-node cluster (netns pn-pncli-*, LAN 172.31.0.0/24 as `podnet up` plans it): logs and
+// exec against a pod the node agent actually runs.
+describe.skipIf(process.getuid?.() !== 0)('podnet logs / exec on a running cluster', () => {
+  const upHome = mkdtempSync(join(tmpdir(), 'podnet-cli-up-'));
+  const upEnv = { ...process.env, PODNET_HOME: upHome };
+  const run = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((res, rej) => {
+      const c = spawn(process.execPath, [bin, ...args], { env: upEnv, cwd: root });
+      let stdout = '';
+      let stderr = '';
+      c.stdout.on('data', (b: Buffer) => (stdout += b));
+      c.stderr.on('data', (b: Buffer) => (stderr += b));
+      c.on('error', rej);
+      c.on('close', (code) => res({ code: code ?? -1, stdout, stderr }));
+    });
+  afterAll(async () => {
+    await run(['down', '--name', 'pncli']);
+    rmSync(upHome, { recursive: true, force: true });
+  }, 60_000);
+
+  it('reads the log of a running pod and execs in its namespace', async () => {
+    const up = await run(['up', '--name', 'pncli', '--nodes', '1', '--detach', '--timeout', '90']);
+    expect(up.code, up.stderr).toBe(0);
+    const file = join(upHome, 'pod.yaml');
+    writeFileSync(
+      file,
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: echo}\nspec:\n  containers:\n  - {name: main, image: podnet/echo}\n',
+    );
+    expect((await run(['apply', '--name', 'pncli', '-f', file])).stdout).toBe('pod/echo created\n');
+    const podIP = await until(
+      async () => {
+        const r = await run(['get', 'pod', 'echo', '--name', 'pncli', '-o', 'json']);
+        const p = r.code === 0 ? JSON.parse(r.stdout) : undefined;
+        return p?.status?.phase === 'Running' && (p.status.podIP as string);
+      },
+      'pod echo Running',
+      60_000,
+    );
+    const logs = await until(async () => {
+      const r = await run(['logs', 'echo', '--name', 'pncli']);
+      return r.code === 0 && /listening on :8080/.test(r.stdout) && r.stdout;
+    }, 'the echo server log');
+    expect(logs).toMatch(/listening on :8080/);
+    const ex = await run([
+      'exec',
+      'echo',
+      '--name',
+      'pncli',
+      '--',
+      'ip',
+      '-4',
+      '-o',
+      'addr',
+      'show',
+      'dev',
+      'eth0',
+    ]);
+    expect(ex.code, ex.stderr).toBe(0);
+    expect(ex.stdout).toContain(`inet ${podIP}/`);
+    expect((await run(['exec', 'echo', '--name', 'pncli', '--', 'sh', '-c', 'exit 4'])).code).toBe(4);
+  }, 150_000);
+});
