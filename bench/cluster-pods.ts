@@ -214,16 +214,19 @@ try {
 
   const t2 = performance.now();
   await c.client.setScale(DEPLOYMENTS, 'default', 'many', 0);
+  let left = 0;
+  let ns = 0;
   for (;;) {
-    const left = (await c.client.list<Pod>(PODS, 'default', { labelSelector: 'app=many' })).items.length;
-    const ns = readdirSync('/run/netns').filter((n) => n.startsWith(`pn-${NAME}-pod-`)).length;
-    if (left === 0 && ns === 0) break;
-    if (performance.now() - t2 > 180_000)
-      throw new Error(`scale to 0: ${left} pods, ${ns} namespaces left after 180 s`);
+    left = (await c.client.list<Pod>(PODS, 'default', { labelSelector: 'app=many' })).items.length;
+    ns = readdirSync('/run/netns').filter((n) => n.startsWith(`pn-${NAME}-pod-`)).length;
+    if ((left === 0 && ns === 0) || performance.now() - t2 > 120_000) break;
     await sleep(100);
   }
-  if (performance.now() - t2 <= 60_000)
-    console.log(`scale ${N} → 0 (pod objects and namespaces gone): ${secs(performance.now() - t2)}`);
+  console.log(
+    left === 0 && ns === 0
+      ? `scale ${N} → 0 (pod objects and namespaces gone): ${secs(performance.now() - t2)}`
+      : `scale ${N} → 0: NOT done after 120 s: ${left} pods, ${ns} pod namespaces left`,
+  );
 } finally {
   const t3 = performance.now();
   await c.dispose();
