@@ -12,6 +12,9 @@ import { register as registerKubeconfig } from './commands/kubeconfig.ts';
 import { register as registerLogs } from './commands/logs.ts';
 import { register as registerResources } from './commands/resources.ts';
 import { register as registerRollout } from './commands/rollout.ts';
+import { register as registerRun } from './commands/run.ts';
+import { register as registerTrace } from './commands/trace.ts';
+import { register as registerUi } from './commands/ui.ts';
 
 /** Builds the program (exported for tests). */
 export function buildProgram(): Command {
@@ -27,6 +30,9 @@ export function buildProgram(): Command {
   registerResources(program);
   registerLogs(program);
   registerRollout(program);
+  registerRun(program);
+  registerTrace(program);
+  registerUi(program);
   return program;
 }
 
