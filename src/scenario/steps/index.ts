@@ -1,0 +1,16 @@
+/**
+ * The step registry: every step kind a scenario may use, by its YAML key. Adding a kind is one
+ * line in STEP_KINDS (the parser, the JSON Schema and the docs table all read this list).
+ */
+import type { StepKind } from '../types.ts';
+
+/** Every step kind, in documentation order. */
+export const STEP_KINDS: ReadonlyArray<StepKind<any>> = [
+  // applyStep, deleteStep, scaleStep, waitStep, execStep, requestStep, killStep, partitionStep (H2)
+  // captureStep, matrixStep (H3)
+];
+
+/** The step kind registered under `kind`, if any. */
+export function stepKind(kind: string): StepKind<any> | undefined {
+  return STEP_KINDS.find((s) => s.kind === kind);
+}
