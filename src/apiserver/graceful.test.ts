@@ -3,7 +3,6 @@
 // and terminal pods go at once; a repeated DELETE may only shorten the grace. No root; the server
 // runs over a memory store on 127.0.0.1.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GRACEFUL_FINALIZER } from './registry.ts';
 import { eventually, startTestServer, type TestServer } from './testing.ts';
 
 const PODS = '/api/v1/namespaces/default/pods';
@@ -130,26 +129,44 @@ describe('graceful pod deletion', () => {
       headers: { 'content-type': 'application/merge-patch+json' },
     });
     expect(st.status).toBe(200);
-    expect((await s.req('GET', `${PODS}/shorten`)).status).toBe(200);
+    const kept = await s.req('GET', `${PODS}/shorten`);
+    expect(kept.status).toBe(200);
+    // No synthetic finalizer: the grace period alone keeps the pod, as upstream.
+    expect(kept.body.metadata.finalizers).toBeUndefined();
+
+    // A shorter non-zero grace moves the deadline earlier, measured from the first request.
+    const shorter = await s.req('DELETE', `${PODS}/shorten?gracePeriodSeconds=20`);
+    expect(shorter.status).toBe(200);
+    expect(shorter.body.metadata.deletionGracePeriodSeconds).toBe(20);
+    const moved =
+      Date.parse(first.body.metadata.deletionTimestamp) - Date.parse(shorter.body.metadata.deletionTimestamp);
+    expect(moved).toBeGreaterThanOrEqual(79_000);
+    expect(moved).toBeLessThanOrEqual(81_000);
+    // A plain update cannot move it back.
+    const put = await s.req('PATCH', `${PODS}/shorten`, {
+      body: { metadata: { labels: { touched: 'yes' } } },
+      headers: { 'content-type': 'application/merge-patch+json' },
+    });
+    expect(put.body.metadata.deletionTimestamp).toBe(shorter.body.metadata.deletionTimestamp);
+    expect(put.body.metadata.deletionGracePeriodSeconds).toBe(20);
 
     const gone = await s.req('DELETE', `${PODS}/shorten?gracePeriodSeconds=0`);
     expect(gone.status).toBe(200);
     expect((await s.req('GET', `${PODS}/shorten`)).status).toBe(404);
   });
 
-  it('keeps a terminating pod with a Foreground delete marked with both finalizers', async () => {
+  it('keeps a terminating pod with a Foreground delete through its grace period', async () => {
     await createPod('fg', { nodeName: 'n1' });
     const a = await s.req('DELETE', `${PODS}/fg`, {
       body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Foreground' },
     });
-    expect(a.body.metadata.finalizers).toContain('foregroundDeletion');
-    expect(a.body.metadata.finalizers).toContain(GRACEFUL_FINALIZER);
+    expect(a.body.metadata.finalizers).toEqual(['foregroundDeletion']);
     expect(a.body.metadata.deletionGracePeriodSeconds).toBe(30);
     // The garbage collector drops foregroundDeletion (no dependents); the grace period still holds.
     await eventually(async () => {
       const g = await s.req('GET', `${PODS}/fg`);
       expect(g.status).toBe(200);
-      expect(g.body.metadata.finalizers).toEqual([GRACEFUL_FINALIZER]);
+      expect(g.body.metadata.finalizers ?? []).toEqual([]);
       return true;
     });
     const b = await s.req('DELETE', `${PODS}/fg?gracePeriodSeconds=0`);

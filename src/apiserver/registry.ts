@@ -26,11 +26,6 @@ export const ORPHAN_FINALIZER = 'orphan';
 export const PROTECTED_NAMESPACES = ['default', 'kube-system', 'kube-public'];
 /** Finalizer holding a Terminating namespace until the namespace controller has emptied it. */
 export const NAMESPACE_FINALIZER = 'kubernetes';
-/**
- * Finalizer holding a gracefully deleted pod until the node agent has stopped it and deleted it
- * with grace 0 (podnet's own: the store removes a deleting object without finalizers on any write).
- */
-export const GRACEFUL_FINALIZER = 'podnet.io/graceful-termination';
 /** Namespaces podnet creates at start, as a real cluster has them. */
 export const DEFAULT_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
 
@@ -627,9 +622,8 @@ export class Registry {
    * never lengthen it. Returns undefined when the caller should remove the pod now (unbound,
    * terminal, grace 0, or a pod marked only by finalizers).
    *
-   * The mark carries GRACEFUL_FINALIZER because the store removes any object being deleted whose
-   * finalizers are empty on its next write (the kubelet's status updates would otherwise end the
-   * grace period early); the grace-0 delete takes it off again.
+   * While deletionGracePeriodSeconds > 0 the store keeps the pod through any update (upstream's
+   * ShouldDeleteDuringUpdate), so the node agent's status writes do not end the grace period.
    */
   private async deletePodGracefully(
     cur: KubeObject,
@@ -642,8 +636,7 @@ export class Registry {
     const meta = cur.metadata;
     if (meta.deletionTimestamp) {
       const current = meta.deletionGracePeriodSeconds ?? 0;
-      const ours = meta.finalizers?.includes(GRACEFUL_FINALIZER);
-      if (current === 0 && !ours) return undefined;
+      if (current === 0) return undefined;
       if (requested === undefined || Math.max(0, Math.trunc(requested)) >= current) {
         return { object: cur, deleted: false };
       }
@@ -654,8 +647,8 @@ export class Registry {
         const marked = await this.markPodDeleting(cur, period, finalizer, new Date(requestedAt), true);
         return { object: marked, deleted: false };
       }
-      // Grace 0 (the node agent's final delete, or `kubectl delete --force`): off goes our
-      // finalizer; with none left the store removes the pod in the same write.
+      // Grace 0 (the node agent's final delete, or `kubectl delete --force`): the grace period
+      // ends; with no finalizer left the pod goes now, else when the last one is removed.
       let left = 0;
       const out = await this.store.guaranteedUpdate(
         POD_RES,
@@ -663,18 +656,17 @@ export class Registry {
         meta.name!,
         (c) => {
           const next = clone(c);
-          const fin = withPolicyFinalizer(c.metadata.finalizers, finalizer).filter(
-            (f) => f !== GRACEFUL_FINALIZER,
-          );
+          const fin = withPolicyFinalizer(c.metadata.finalizers, finalizer);
           left = fin.length;
           if (fin.length) next.metadata.finalizers = fin;
           else delete next.metadata.finalizers;
           next.metadata.deletionGracePeriodSeconds = 0;
           return next;
         },
-        { uid: meta.uid },
+        { uid: meta.uid, allowDeletionChange: true },
       );
-      return { object: out, deleted: left === 0 };
+      if (left > 0) return { object: out, deleted: false };
+      return this.store.delete(POD_RES, meta.namespace, meta.name!, { uid: meta.uid });
     }
     let period = Math.trunc(Number(requested ?? cur.spec?.terminationGracePeriodSeconds ?? 30));
     if (!cur.spec?.nodeName) period = 0; // never scheduled: nothing runs, nothing to wait for
@@ -687,9 +679,8 @@ export class Registry {
   }
 
   /**
-   * Writes deletionTimestamp (from + period), deletionGracePeriodSeconds, GRACEFUL_FINALIZER and a
-   * policy finalizer. (A store that keeps the first deletionTimestamp of an object ignores the
-   * new deadline of a shortening; see docs/apiserver.md.)
+   * Writes deletionTimestamp (from + period), deletionGracePeriodSeconds and a policy finalizer;
+   * a shortening moves the deadline.
    */
   private markPodDeleting(
     cur: KubeObject,
@@ -710,11 +701,10 @@ export class Registry {
           next.metadata.generation = c.metadata.generation! + 1;
         }
         const fin = withPolicyFinalizer(c.metadata.finalizers, finalizer);
-        if (!shortening && !fin.includes(GRACEFUL_FINALIZER)) fin.push(GRACEFUL_FINALIZER);
         if (fin.length) next.metadata.finalizers = fin;
         return next;
       },
-      { uid: cur.metadata.uid },
+      { uid: cur.metadata.uid, allowDeletionChange: true },
     );
   }
 

@@ -277,6 +277,46 @@ export function runStoreConformance(backend: string, open: OpenStoreForTest): vo
         }
       }));
 
+    it('an object in a grace period survives updates until the grace ends', () =>
+      withStore(async (s) => {
+        await s.create(PODS, makePod('a', 'g'));
+        const deadline = new Date(Date.now() + 30_000).toISOString().replace(/\.\d+Z$/, 'Z');
+        // What the API server's graceful pod deletion writes.
+        const marked = await s.guaranteedUpdate(
+          PODS,
+          'a',
+          'g',
+          (o) => {
+            o.metadata.deletionTimestamp = deadline;
+            o.metadata.deletionGracePeriodSeconds = 30;
+            return o;
+          },
+          { allowDeletionChange: true },
+        );
+        expect(marked.metadata.deletionGracePeriodSeconds).toBe(30);
+        // A status write without finalizers keeps it, and cannot change the deletion fields.
+        const touched = await s.guaranteedUpdate(PODS, 'a', 'g', (o) => {
+          o.status = { phase: 'Running' };
+          o.metadata.deletionGracePeriodSeconds = 1;
+          return o;
+        });
+        expect(touched.metadata.deletionGracePeriodSeconds).toBe(30);
+        expect((await s.get(PODS, 'a', 'g')).status?.phase).toBe('Running');
+        // Ending the grace period (what a grace-0 delete does) then lets the delete go through.
+        await s.guaranteedUpdate(
+          PODS,
+          'a',
+          'g',
+          (o) => {
+            o.metadata.deletionGracePeriodSeconds = 0;
+            return o;
+          },
+          { allowDeletionChange: true },
+        );
+        expect((await s.delete(PODS, 'a', 'g')).deleted).toBe(true);
+        await expectApiError(s.get(PODS, 'a', 'g'), 'NotFound', 404);
+      }));
+
     it('list scopes by namespace, sorts by key and reports the store revision', () =>
       withStore(async (s) => {
         for (const [ns, n] of [

@@ -342,13 +342,18 @@ export class KubeStore implements ObjectStore {
       // The key is the identity: the stored object always names itself the way its key does.
       next.metadata.name = name;
       if (res.namespaced) next.metadata.namespace = namespace;
-      // Once deletion started it cannot be undone by an update (as in the generic registry).
-      if (cur.metadata.deletionTimestamp) {
+      // Once deletion started it cannot be undone by an update (as in the generic registry); only
+      // the API server's graceful deletion may set or move the deadline.
+      if (cur.metadata.deletionTimestamp && !pre?.allowDeletionChange) {
         next.metadata.deletionTimestamp = cur.metadata.deletionTimestamp;
         next.metadata.deletionGracePeriodSeconds = cur.metadata.deletionGracePeriodSeconds;
       }
-      if (cur.metadata.deletionTimestamp && !next.metadata.finalizers?.length) {
-        // The last finalizer is gone: the object is deleted now.
+      if (
+        cur.metadata.deletionTimestamp &&
+        !next.metadata.finalizers?.length &&
+        !(cur.metadata.deletionGracePeriodSeconds ?? 0)
+      ) {
+        // The last finalizer is gone and no grace period runs: the object is deleted now.
         const r = await this.kv.txn({ key, expectModRevision: entry.modRevision, value: null });
         if (r.succeeded) return decode(encode(next), r.revision);
         continue;

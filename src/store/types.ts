@@ -55,6 +55,11 @@ export interface StoreWatchEvent {
 export interface Preconditions {
   uid?: string;
   resourceVersion?: string;
+  /**
+   * For the API server's own deletion logic only (graceful pod deletion): let this update set or
+   * move `deletionTimestamp` / `deletionGracePeriodSeconds`, which ordinary updates cannot change.
+   */
+  allowDeletionChange?: boolean;
 }
 
 /** Result of delete: either gone now, or marked for deletion because finalizers remain. */
@@ -70,7 +75,8 @@ export interface DeleteResult {
  * - `update` with `metadata.resourceVersion` set is a compare-and-swap (stale → 409 Conflict);
  * - `delete` of an object with finalizers only sets `deletionTimestamp` (and
  *   `deletionGracePeriodSeconds: 0`); an update that empties the finalizers of an object being
- *   deleted removes it;
+ *   deleted removes it, unless the object is in a grace period (`deletionGracePeriodSeconds` > 0,
+ *   as upstream's ShouldDeleteDuringUpdate: a terminating pod stays until its final delete);
  * - watch streams every change after a revision, in revision order.
  * The store does not set uid/creationTimestamp/generation: the API server's registry does.
  */
