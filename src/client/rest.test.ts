@@ -346,6 +346,14 @@ describe('ApiClient', () => {
     expect(await c.request('GET', '/healthz')).toBe('ok');
   });
 
+  it('request sends a caller-chosen Accept header (e.g. server-side Tables)', async () => {
+    handler = (req, res) => json(res, 200, { kind: 'Table', accept: req.headers.accept });
+    const c = newClient();
+    const table = 'application/json;as=Table;v=v1;g=meta.k8s.io';
+    expect((await c.request('GET', '/api/v1/pods', { accept: table })).accept).toBe(table);
+    expect((await c.request('GET', '/api/v1/pods')).accept).toBe('application/json');
+  });
+
   it('watchEach delivers events to a callback and settles done at the end', async () => {
     handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });

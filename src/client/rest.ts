@@ -217,10 +217,12 @@ export class ApiClient implements Disposable {
   async request<T = any>(
     method: string,
     path: string,
-    opts: { body?: unknown; contentType?: string; signal?: AbortSignal } = {},
+    opts: { body?: unknown; contentType?: string; accept?: string; signal?: AbortSignal } = {},
   ): Promise<T> {
     if (this.root.signal.aborted) throw new Error('ApiClient is disposed');
     const headers: Record<string, string> = { ...this.headers };
+    // e.g. `application/json;as=Table;v=v1;g=meta.k8s.io` for the server-side printed columns.
+    if (opts.accept) headers.accept = opts.accept;
     let body: string | undefined;
     if (opts.body !== undefined) {
       body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
