@@ -26,6 +26,7 @@ import type { StoreOptions } from '../store/index.ts';
 import { DisposableStore } from '../util/disposable.ts';
 import { PodnetError } from '../util/errors.ts';
 import { buildCluster, destroyCluster, ownsNetns } from './build.ts';
+import { type LbAnnouncer, startLbAnnouncer } from './lb.ts';
 import { bundleNodeMain, nodeBundlePath } from './bundle.ts';
 import type { NodeProcessConfig } from './node-config.ts';
 import { type ClusterPlan, type NodePlan, planCluster } from './plan.ts';
@@ -81,6 +82,12 @@ export interface RunClusterOptions {
   signal?: AbortSignal;
   /** Lines the node processes print, prefixed `[node-name]`. */
   nodeLog?: (line: string) => void;
+  /** Announce LoadBalancer IPs on the LAN from one Ready node each (lb.ts; default true). */
+  loadBalancer?: boolean;
+  /** Node lifecycle: a Node silent this long goes Ready=Unknown (ms, default 40 000). */
+  nodeMonitorGraceMs?: number;
+  /** Node lifecycle: how often Nodes are checked (ms, default 5 000). */
+  nodeMonitorPeriodMs?: number;
 }
 
 /** A running cluster. */
@@ -92,6 +99,8 @@ export interface RunningCluster {
   client: ApiClient;
   /** Pid of each node process by node name. */
   nodePids: Record<string, number>;
+  /** The LoadBalancer IP announcer (absent with `loadBalancer: false` or no pool). */
+  lb?: LbAnnouncer;
   /** Stops everything and removes the kernel objects (idempotent). */
   dispose(): Promise<void>;
 }
@@ -468,12 +477,28 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
       serviceCIDR: spec.serviceCIDR,
       nodeCIDRMaskSize: spec.nodeCIDRMaskSize,
       lbPool: spec.loadBalancerPool || undefined,
+      nodeMonitorGraceMs: o.nodeMonitorGraceMs,
+      nodeMonitorPeriodMs: o.nodeMonitorPeriodMs,
       log: (l) => o.nodeLog?.(`[controller-manager] ${l}`),
     });
     owner.add(cm);
     const { startScheduler } = await import('../scheduler/index.ts');
     owner.add(await startScheduler({ client }));
     step(`controller manager (${cm.controllers.length} controllers) and scheduler running`);
+
+    let lb: LbAnnouncer | undefined;
+    if (o.loadBalancer !== false && spec.loadBalancerPool && o.nodeAgents !== false) {
+      // Layer-2 announcements of LoadBalancer IPs (lb.ts): one Ready node answers ARP for each.
+      lb = await startLbAnnouncer({
+        client,
+        exec: kernel.exec,
+        lanCIDR: spec.nodeCIDR,
+        nodeNetns: Object.fromEntries(plan.nodes.map((n) => [n.name, n.netns])),
+        log: (l) => o.nodeLog?.(`[lb] ${l}`),
+      });
+      owner.add(lb);
+      step(`LoadBalancer IPs ${spec.loadBalancerPool} announced on the LAN (layer 2)`);
+    }
 
     if (o.nodeAgents !== false) {
       step('waiting for every node to be Ready');
@@ -520,6 +545,7 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
       kubeconfigPath: api.kubeconfigPath,
       client,
       nodePids,
+      lb,
       dispose: () => {
         disposing ??= (async () => {
           stamp('shutting down');
