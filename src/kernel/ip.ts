@@ -210,6 +210,21 @@ export function parseRoutesJson(text: string, family: 'inet' | 'inet6'): RouteIn
   }));
 }
 
+/**
+ * The link an `addr show dev NAME` answer describes, checked to be NAME: an answer about another
+ * device is never returned as this one's (it would mean answers and requests are out of step).
+ */
+function oneLink(ns: NsRef, name: string, links: LinkInfo[]): LinkInfo | undefined {
+  if (links.length === 0) return undefined;
+  if (links.length !== 1 || links[0].name !== name)
+    throw new IpBatchError(
+      ns,
+      `addr show dev ${name}`,
+      `answer names ${links.map((l) => l.name).join(', ')}, not the requested device`,
+    );
+  return links[0];
+}
+
 /** Options of the real implementation. */
 export interface RealIpOptions {
   /**
@@ -287,7 +302,7 @@ export class RealIp implements Ip {
     const sess = this.session(ns);
     if (sess) {
       const r = await sess.run([`addr show dev ${name}`], () => true);
-      return r.answers[0] === undefined ? undefined : parseLinksJson(r.answers[0])[0];
+      return r.answers[0] === undefined ? undefined : oneLink(ns, name, parseLinksJson(r.answers[0]));
     }
     const [cmd, argv] = nsCommand(ns, 'ip', ['-j', '-d', 'addr', 'show', 'dev', name]);
     const r = await this.exec.run(cmd, argv, { allowFail: true });
@@ -295,7 +310,7 @@ export class RealIp implements Ip {
       if (/does not exist|Cannot find device/.test(r.stderr)) return undefined;
       throw new IpBatchError(ns, `addr show dev ${name}`, r.stderr.trim());
     }
-    return parseLinksJson(r.stdout)[0];
+    return oneLink(ns, name, parseLinksJson(r.stdout));
   }
 
   async routes(ns: NsRef, opts: { table?: number | 'all' } = {}): Promise<RouteInfo[]> {
