@@ -215,13 +215,18 @@ describe('startUiServer', () => {
     ]);
 
     const unknown = await fetch(new URL('api/pods/default/nobody/network', server.url));
-    expect([unknown.status, (await unknown.json()).error]).toEqual([404, 'pod default/nobody not found']);
+    expect([unknown.status, ((await unknown.json()) as { error: string }).error]).toEqual([
+      404,
+      'pod default/nobody not found',
+    ]);
     const pending = await fetch(new URL('api/pods/default/waiting/network', server.url));
     expect(pending.status).toBe(409);
-    expect((await pending.json()).error).toMatch(/not on a node yet/);
+    expect(((await pending.json()) as { error: string }).error).toMatch(/not on a node yet/);
     const noNs = await fetch(new URL('api/pods/default/elsewhere/network', server.url));
     expect(noNs.status).toBe(404);
-    expect((await noNs.json()).error).toMatch(/network namespace pn-h7u-pod-[0-9a-f]{12} does not exist/);
+    expect(((await noNs.json()) as { error: string }).error).toMatch(
+      /network namespace pn-h7u-pod-[0-9a-f]{12} does not exist/,
+    );
     expect(execCalls).toHaveLength(2);
   });
 
