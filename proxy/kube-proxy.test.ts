@@ -1,6 +1,7 @@
 // startKubeProxy without a kernel: fake informer sources and in-memory runners. Checks the first
 // sync waits for both informers, EndpointSlice changes reach the rules and the metrics (served on
-// a free 127.0.0.1 port), userspace falls back to iptables, and dispose removes every rule.
+// a free 127.0.0.1 port), the userspace mode gets listeners and steering rules, and dispose removes
+// every rule.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { KubeObject } from '../src/api/types.ts';
 import { FakeSource, InformerFactory } from '../src/client/index.ts';
@@ -106,12 +107,43 @@ describe('startKubeProxy', () => {
     expect(await runner.list('kube-proxy')).toBe('');
   });
 
-  it('falls back from userspace to iptables with a warning and rejects unknown modes', () => {
-    const logs: string[] = [];
-    expect(resolveProxyMode('userspace', (l) => logs.push(l))).toBe('iptables');
-    expect(logs[0]).toMatch(/userspace.*not implemented.*iptables/);
-    expect(resolveProxyMode(undefined, () => {})).toBe('iptables');
-    expect(resolveProxyMode('nftables', () => {})).toBe('nftables');
-    expect(() => resolveProxyMode('ipvs', () => {})).toThrow(/mode: "ipvs" is not supported/);
+  it('runs the userspace balancer: listeners, steering rules, and cleanup on dispose', async () => {
+    const s = setup();
+    informers = s.informers;
+    s.sources.services!.add(makeService('ns1', 'web') as KubeObject);
+    s.sources.endpointslices!.add(
+      makeSlice('ns1', 'web', 'a', (x) => (x.endpoints = [ep('10.244.1.5')])) as KubeObject,
+    );
+    const runner = new FakeIptablesRunner();
+    kp = await startKubeProxy({
+      client: {} as ApiClient,
+      nodeName: 'node-1',
+      hostIP: '127.0.0.1',
+      mode: 'userspace',
+      metricsPort: -1,
+      testing: {
+        iptables: runner,
+        conntrack: new FakeConntrackRunner(),
+        informers: s.informers,
+        bindAddress: '127.0.0.1',
+      },
+    });
+    expect(kp.mode).toBe('userspace');
+    await kp.firstSync;
+    expect(await runner.save(['nat'])).toMatch(/-d 10\.96\.0\.10\/32 .*-j REDIRECT --to-ports \d+/);
+    const trace = await kp.backend.trace({ src: '10.244.1.100', dst: '10.96.0.10', proto: 'tcp', dport: 80 });
+    expect(trace.map((t) => t.dnat)).toEqual(['10.244.1.5:8080']);
+    await kp.dispose();
+    kp = undefined;
+    expect(await runner.save(['nat', 'filter'])).not.toMatch(/KUBE-/);
+  });
+
+  it('resolves modes and rejects unknown ones naming the field', () => {
+    expect(resolveProxyMode('userspace')).toBe('userspace');
+    expect(resolveProxyMode(undefined)).toBe('iptables');
+    expect(resolveProxyMode('nftables')).toBe('nftables');
+    expect(() => resolveProxyMode('ipvs')).toThrow(
+      /mode: "ipvs" is not supported: use iptables, nftables, userspace/,
+    );
   });
 });

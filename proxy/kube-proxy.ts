@@ -22,6 +22,7 @@ import { NftablesProxier } from './nftables/proxier.ts';
 import type { NftablesSync } from './nftables/render.ts';
 import { ExecNftRunner, type NftRunner } from './nftables/runner.ts';
 import { type EventHandler, ProxyServer } from './server.ts';
+import { UserspaceProxier, type UserspaceSyncResult } from './userspace/proxier.ts';
 
 /** Options of startKubeProxy (the contract node-main.ts calls, see docs/cluster.md). */
 export interface KubeProxyOptions {
@@ -29,7 +30,7 @@ export interface KubeProxyOptions {
   nodeName: string;
   /** The node's LAN address: its NodePorts answer here. */
   hostIP: string;
-  /** `iptables`, `nftables`, or `userspace` (not built: falls back to iptables with a warning). */
+  /** `iptables` (default), `nftables`, or `userspace` (the in-process L4 balancer). */
   mode?: string;
   /** The pod CIDR of the cluster: traffic from outside it to a ClusterIP is masqueraded. */
   clusterCIDR?: string;
@@ -55,13 +56,15 @@ export interface KubeProxyOptions {
     nft?: NftRunner;
     conntrack?: ConntrackRunner;
     informers?: InformerFactory;
+    /** Where userspace listeners bind (default 0.0.0.0 of the node namespace). */
+    bindAddress?: string;
   };
 }
 
 /** A running kube-proxy. */
 export interface KubeProxy {
-  /** The effective mode (`iptables` or `nftables`). */
-  readonly mode: 'iptables' | 'nftables';
+  /** The effective mode. */
+  readonly mode: ProxyMode;
   /** The backend (for trace() and state). */
   readonly backend: ProxyBackend;
   /** The metrics registry (also served over HTTP when a port was given). */
@@ -77,19 +80,14 @@ export interface KubeProxy {
 /** Annotation upstream's EndpointSlice controller sets to the time of the triggering change. */
 const TRIGGER_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
 
-/** Resolves `mode` to a built backend, or throws naming the field. */
-export function resolveProxyMode(
-  mode: string | undefined,
-  log: (l: string) => void,
-): 'iptables' | 'nftables' {
+/** The proxy modes podnet builds. */
+export type ProxyMode = 'iptables' | 'nftables' | 'userspace';
+
+/** Resolves `mode` (empty: iptables) to a built backend, or throws naming the field. */
+export function resolveProxyMode(mode: string | undefined): ProxyMode {
   const m = mode || 'iptables';
-  if (m === 'iptables' || m === 'nftables') return m;
-  if (m === 'userspace') {
-    // Upstream removed userspace mode in 1.26; podnet never built it. Keep the node usable.
-    log('mode "userspace" is not implemented: falling back to iptables');
-    return 'iptables';
-  }
-  throw new Error(`kube-proxy: mode: "${m}" is not supported: use iptables, nftables`);
+  if (m === 'iptables' || m === 'nftables' || m === 'userspace') return m;
+  throw new Error(`kube-proxy: mode: "${m}" is not supported: use iptables, nftables, userspace`);
 }
 
 /** Adapts a ProxyServer handler to the client's informer handler (tombstones unwrapped). */
@@ -104,7 +102,7 @@ function informerHandler<T extends KubeObject>(h: EventHandler<T>) {
 /** Starts kube-proxy for one node; resolves once the informers run and metrics listen. */
 export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
   const log = o.log ?? (() => {});
-  const mode = resolveProxyMode(o.mode, log);
+  const mode = resolveProxyMode(o.mode);
   const registry = new Registry();
   const m = {
     syncDuration: new Histogram({
@@ -149,7 +147,8 @@ export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
   };
 
   const t = o.testing ?? {};
-  const iptRunner = mode === 'iptables' ? (t.iptables ?? new ExecIptablesRunner()) : undefined;
+  // The userspace mode steers traffic to its listeners with iptables rules too.
+  const iptRunner = mode !== 'nftables' ? (t.iptables ?? new ExecIptablesRunner()) : undefined;
   const nftRunner = mode === 'nftables' ? (t.nft ?? new ExecNftRunner()) : undefined;
   const common = {
     nodeName: o.nodeName,
@@ -158,9 +157,17 @@ export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
     conntrack: t.conntrack ?? new ExecConntrackRunner(),
     onConntrackError: (e: unknown) => log(`conntrack cleanup: ${(e as Error).message}`),
   };
-  const inner: ProxyBackend = iptRunner
-    ? new IptablesProxier({ ...common, runner: iptRunner })
-    : new NftablesProxier({ ...common, runner: nftRunner! });
+  const inner: ProxyBackend =
+    mode === 'userspace'
+      ? new UserspaceProxier({
+          ...common,
+          runner: iptRunner!,
+          bindAddress: t.bindAddress,
+          log: (l) => log(`userspace: ${l}`),
+        })
+      : iptRunner
+        ? new IptablesProxier({ ...common, runner: iptRunner })
+        : new NftablesProxier({ ...common, runner: nftRunner! });
 
   // Slice changes not yet applied: when each happened (trigger annotation, else arrival).
   let pendingChanges: number[] = [];
@@ -210,7 +217,9 @@ export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
         const s = (out as SyncResult).render.stats;
         m.rules.set({ table: 'nat' }, s.natRules + s.natRulesSkipped);
         m.rules.set({ table: 'filter' }, s.filterRules);
-      } else m.rules.set({ table: 'kube-proxy' }, (out as NftablesSync).activeChains.size);
+      } else if (mode === 'userspace')
+        m.rules.set({ table: 'userspace' }, (out as UserspaceSyncResult).rules);
+      else m.rules.set({ table: 'kube-proxy' }, (out as NftablesSync).activeChains.size);
       resolveFirst();
       return out;
     },

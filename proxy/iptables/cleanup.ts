@@ -26,9 +26,17 @@ const TOP_LEVEL = new Set([
   KUBE_PROXY_FIREWALL,
 ]);
 
-/** Whether a chain is one kube-proxy owns. */
+/** The userspace mode's nat chains (see proxy/userspace/rules.ts), removed here too on a mode switch. */
+const USERSPACE = new Set([
+  'KUBE-PORTALS-CONTAINER',
+  'KUBE-PORTALS-HOST',
+  'KUBE-NODEPORT-CONTAINER',
+  'KUBE-NODEPORT-HOST',
+]);
+
+/** Whether a chain is one kube-proxy owns (iptables or userspace mode). */
 export function isKubeProxyChain(chain: string): boolean {
-  return TOP_LEVEL.has(chain) || isServiceChainName(chain);
+  return TOP_LEVEL.has(chain) || USERSPACE.has(chain) || isServiceChainName(chain);
 }
 
 /**

@@ -1,0 +1,244 @@
+// Address plan: the conformance table (proxy/testing/fixtures.ts: node-1 192.168.0.2, pods
+// 10.244.0.0/16, services 10.96.0.0/12) for traces; the socket tests use only 127.0.0.1 —
+// backends on ephemeral loopback ports, the proxy's listeners bound to 127.0.0.1 and dialled
+// directly (no rules: FakeIptablesRunner records what would be steered).
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runBackendConformance } from '../conformance/suite.ts';
+import { FakeIptablesRunner } from '../iptables/runner.ts';
+import { ep, makeService, makeSlice } from '../testing/builders.ts';
+import { UserspaceProxier } from './proxier.ts';
+
+runBackendConformance({
+  name: 'userspace (fake runner, loopback listeners)',
+  alwaysSourceNAT: true,
+  newBackend: (cfg) =>
+    new UserspaceProxier({ runner: new FakeIptablesRunner(), bindAddress: '127.0.0.1', ...cfg }),
+});
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+/** A TCP server on 127.0.0.1 answering its own name; returns its port. */
+async function tcpBackend(name: string): Promise<number> {
+  const sockets = new Set<net.Socket>();
+  const srv = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('data', (d) => s.write(`${name}:${d}`));
+    s.on('end', () => s.end());
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  cleanups.push(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((r) => srv.close(() => r()));
+  });
+  return (srv.address() as net.AddressInfo).port;
+}
+
+/** A port nothing listens on (bound, then released). */
+async function deadPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const p = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return p;
+}
+
+function request(port: number, msg = 'hi'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const s = net.connect({ host: '127.0.0.1', port }, () => s.end(msg));
+    s.on('data', (d) => (buf += d));
+    s.on('end', () => resolve(buf));
+    s.on('error', reject);
+  });
+}
+
+/** Service web (one port, targetPort from the slice) with the given loopback endpoint ports. */
+function objects(ports: number[], edit: Parameters<typeof makeService>[2] = () => {}) {
+  const svc = makeService('ns1', 'web', edit);
+  const slices = ports.map((p, i) =>
+    makeSlice('ns1', 'web', `web-${i}`, (s) => {
+      s.endpoints = [ep('127.0.0.1', { node: 'node-1' })];
+      s.ports = [{ name: 'http', port: p, protocol: 'TCP' }];
+    }),
+  );
+  return { svc, slices };
+}
+
+async function proxier(): Promise<{ p: UserspaceProxier; runner: FakeIptablesRunner }> {
+  const runner = new FakeIptablesRunner();
+  const p = new UserspaceProxier({
+    runner,
+    nodeName: 'node-1',
+    nodeIPs: ['192.168.0.2'],
+    clusterCIDR: '10.244.0.0/16',
+    bindAddress: '127.0.0.1',
+    udpIdleTimeoutMs: 5000,
+  });
+  cleanups.push(() => p.dispose());
+  return { p, runner };
+}
+
+describe('UserspaceProxier relays real connections', () => {
+  it('round-robins TCP connections and steers the ClusterIP to its listener', async () => {
+    const [a, b] = [await tcpBackend('a'), await tcpBackend('b')];
+    const { p, runner } = await proxier();
+    const { svc, slices } = objects([a, b]);
+    p.onServiceUpdate(undefined, svc);
+    for (const s of slices) p.onEndpointSliceUpdate(s, false);
+    const r = await p.sync();
+    expect(r).toMatchObject({ services: 1, listeners: 1, applied: true });
+    const port = p.listenerPort('ns1/web:http/TCP')!;
+    const saved = await runner.save(['nat']);
+    expect(saved).toContain(`-d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports ${port}`);
+    expect(saved).toContain(`--to-destination 192.168.0.2:${port}`);
+    const got = [];
+    for (let i = 0; i < 6; i++) got.push(await request(port, `m${i}`));
+    // Strict alternation (endpoints are ordered by port, so either may come first).
+    const names = got.map((g) => g.split(':')[0]);
+    expect(new Set(names)).toEqual(new Set(['a', 'b']));
+    for (let i = 0; i < 6; i++) expect(names[i]).toBe(names[i % 2]);
+    expect(got.map((g) => g.split(':')[1])).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5']);
+    // An unchanged sync writes nothing.
+    expect((await p.sync()).applied).toBe(false);
+  });
+
+  it('retries the next endpoint when one refuses', async () => {
+    const dead = await deadPort();
+    const live = await tcpBackend('live');
+    const { p } = await proxier();
+    const { svc, slices } = objects([dead, live]);
+    p.onServiceUpdate(undefined, svc);
+    for (const s of slices) p.onEndpointSliceUpdate(s, false);
+    await p.sync();
+    const port = p.listenerPort('ns1/web:http/TCP')!;
+    for (let i = 0; i < 4; i++) expect(await request(port, 'x')).toBe('live:x');
+    expect(p.stats.connectFailures).toBeGreaterThanOrEqual(2);
+  });
+
+  it('keeps an established connection through an endpoint removal; new ones go elsewhere', async () => {
+    const [a, b] = [await tcpBackend('a'), await tcpBackend('b')];
+    const { p } = await proxier();
+    const { svc, slices } = objects([a, b]);
+    p.onServiceUpdate(undefined, svc);
+    for (const s of slices) p.onEndpointSliceUpdate(s, false);
+    await p.sync();
+    const port = p.listenerPort('ns1/web:http/TCP')!;
+    // A long-lived connection lands on whichever endpoint comes first.
+    const s = net.connect({ host: '127.0.0.1', port });
+    const replies: string[] = [];
+    s.on('data', (d) => replies.push(String(d)));
+    await new Promise((r) => s.once('connect', r));
+    s.write('1');
+    await expect.poll(() => replies.join('')).toMatch(/^[ab]:1$/);
+    const first = replies[0]![0]!;
+    const [gone, other] = first === 'a' ? [0, 'b'] : [1, 'a'];
+    p.onEndpointSliceUpdate(slices[gone]!, true);
+    await p.sync();
+    s.write('2');
+    await expect.poll(() => replies.join('')).toBe(`${first}:1${first}:2`);
+    expect(await request(port, 'n')).toBe(`${other}:n`);
+    expect(await request(port, 'n')).toBe(`${other}:n`);
+    s.destroy();
+  });
+
+  it('refuses at once when the service has no endpoints, and REJECTs it in the rules', async () => {
+    const { p, runner } = await proxier();
+    p.onServiceUpdate(undefined, makeService('ns1', 'web'));
+    await p.sync();
+    const port = p.listenerPort('ns1/web:http/TCP')!;
+    await expect(request(port)).rejects.toMatchObject({ code: 'ECONNRESET' });
+    expect(await runner.save(['filter'])).toMatch(/-d 10\.96\.0\.10\/32 -p tcp -m tcp --dport 80 -j REJECT/);
+    expect(await runner.save(['nat'])).not.toContain('10.96.0.10');
+  });
+
+  it('relays UDP per client flow and moves a flow off a removed endpoint', async () => {
+    const servers: dgram.Socket[] = [];
+    const ports: number[] = [];
+    for (const name of ['a', 'b']) {
+      const u = dgram.createSocket('udp4');
+      u.on('message', (m, r) => u.send(`${name}:${m}`, r.port, r.address));
+      await new Promise<void>((r) => u.bind(0, '127.0.0.1', () => r()));
+      servers.push(u);
+      ports.push(u.address().port);
+    }
+    cleanups.push(() => Promise.all(servers.map((u) => new Promise<void>((r) => u.close(() => r())))));
+    const { p } = await proxier();
+    const svc = makeService('ns1', 'dns', (s) => {
+      s.spec.clusterIP = '10.96.0.53';
+      s.spec.ports = [{ name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 }];
+    });
+    const slice = (ps: number[]) =>
+      ps.map((pt, i) =>
+        makeSlice('ns1', 'dns', `dns-${i}`, (s) => {
+          s.endpoints = [ep('127.0.0.1', { node: 'node-1' })];
+          s.ports = [{ name: 'dns', port: pt, protocol: 'UDP' }];
+        }),
+      );
+    p.onServiceUpdate(undefined, svc);
+    for (const s of slice(ports)) p.onEndpointSliceUpdate(s, false);
+    await p.sync();
+    const port = p.listenerPort('ns1/dns:dns/UDP')!;
+    const client = (): Promise<{ ask: (m: string) => Promise<string>; close: () => void }> =>
+      new Promise((res) => {
+        const c = dgram.createSocket('udp4');
+        c.bind(0, '127.0.0.1', () =>
+          res({
+            ask: (m) =>
+              new Promise((r) => {
+                c.once('message', (d) => r(String(d)));
+                c.send(m, port, '127.0.0.1');
+              }),
+            close: () => c.close(),
+          }),
+        );
+      });
+    const c1 = await client();
+    const c2 = await client();
+    cleanups.push(() => {
+      c1.close();
+      c2.close();
+    });
+    // One flow per client: each client stays on its endpoint; the two clients are spread.
+    const r1 = await c1.ask('1');
+    const first = r1[0]!;
+    const other = first === 'a' ? 'b' : 'a';
+    expect(await c1.ask('2')).toBe(`${first}:2`);
+    expect(await c2.ask('1')).toBe(`${other}:1`);
+    expect(p.udpFlows).toBe(2);
+    // c1's endpoint goes away: its flow is closed, its next datagram lands on the other one.
+    p.onEndpointSliceUpdate(slice(ports)[first === 'a' ? 0 : 1]!, true);
+    await p.sync();
+    expect(p.udpFlows).toBe(1);
+    expect(await c1.ask('3')).toBe(`${other}:3`);
+  });
+
+  it('closes listeners when a service goes away and everything on dispose', async () => {
+    const a = await tcpBackend('a');
+    const { p } = await proxier();
+    const { svc, slices } = objects([a]);
+    p.onServiceUpdate(undefined, svc);
+    for (const s of slices) p.onEndpointSliceUpdate(s, false);
+    await p.sync();
+    const port = p.listenerPort('ns1/web:http/TCP')!;
+    expect(await request(port)).toBe('a:hi');
+    const open = net.connect({ host: '127.0.0.1', port });
+    await new Promise((r) => open.once('connect', r));
+    await expect.poll(() => p.openSockets).toBe(2);
+    p.onServiceUpdate(svc, undefined);
+    await p.sync();
+    expect(p.listenerPort('ns1/web:http/TCP')).toBeUndefined();
+    await expect(request(port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    // The established connection still drains until dispose ends it.
+    expect(p.openSockets).toBe(2);
+    const closed = new Promise((r) => open.once('close', r));
+    await p.dispose();
+    await closed;
+    expect(p.openSockets).toBe(0);
+  });
+});

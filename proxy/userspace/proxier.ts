@@ -1,0 +1,469 @@
+/**
+ * kube-proxy's userspace mode: an in-process L4 balancer, as upstream ran before 1.26. For each
+ * Service port it opens listeners in the node's network namespace (one for ClusterIP traffic, one
+ * for NodePort/externalIP/LoadBalancer traffic, so each knows its traffic policy), installs the
+ * iptables rules that steer the Service's addresses to them (rules.ts), and relays every accepted
+ * TCP connection / UDP flow to an endpoint chosen by a ServiceBalancer. A refused connect moves on
+ * to the next endpoint. Endpoint changes only affect new connections: established TCP streams
+ * drain; UDP flows to a removed endpoint are closed (the userspace counterpart of the conntrack
+ * flush), so the client's next datagram picks a live one. Because the proxy opens its own
+ * connection, backends see the node's address, never the client's.
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import type { ProxyBackend } from '../conformance/backend.ts';
+import { type ConntrackRunner, cleanConntrack } from '../model/conntrack.ts';
+import { isExternallyAccessible } from '../model/service.ts';
+import {
+  EndpointsChangeTracker,
+  ProxyState,
+  ServiceChangeTracker,
+  type UpdateResult,
+} from '../model/tracker.ts';
+import type { EndpointInfo, EndpointSliceObject, ServiceObject } from '../model/types.ts';
+import type { IptablesRunner } from '../iptables/runner.ts';
+import { inCidr, type Packet, type TraceOptions, type TraceResult } from '../trace/types.ts';
+import { type BalancerConfig, ServiceBalancer, type TrafficKind } from './balancer.ts';
+import { missingUserspaceHooks, type PortalSpec, renderUserspaceRules } from './rules.ts';
+
+/** Options for UserspaceProxier. */
+export interface UserspaceProxierOptions {
+  /** Applies the steering rules (ExecIptablesRunner in the node's namespace). */
+  runner: IptablesRunner;
+  nodeName: string;
+  /** The node's addresses; the first is where node-originated traffic is DNATed. */
+  nodeIPs?: string[];
+  clusterCIDR?: string;
+  /** Address the listeners bind (default 0.0.0.0: REDIRECT lands on the arrival interface's address). */
+  bindAddress?: string;
+  /** Idle time after which a UDP flow is forgotten (upstream --udp-timeout); default 250 ms. */
+  udpIdleTimeoutMs?: number;
+  /** Time allowed for one connect to an endpoint before trying the next; default 2000 ms. */
+  connectTimeoutMs?: number;
+  /** Flushes conntrack entries of UDP services that just got endpoints; optional. */
+  conntrack?: ConntrackRunner;
+  onConntrackError?: (e: unknown) => void;
+  /** Connection-level problems (all endpoints refused, relay errors); default ignored. */
+  log?: (line: string) => void;
+  /** Milliseconds clock (tests); default Date.now. */
+  now?: () => number;
+}
+
+/** What one sync did. */
+export interface UserspaceSyncResult {
+  /** Service ports with listeners. */
+  services: number;
+  /** Listening sockets (TCP servers and UDP sockets). */
+  listeners: number;
+  /** Rules written (nat + filter, hooks excluded). */
+  rules: number;
+  /** Whether the rules changed and were applied. */
+  applied: boolean;
+}
+
+/** Counters for tests and metrics. */
+export interface UserspaceStats {
+  /** TCP connections relayed, by endpoint `ip:port`. */
+  tcpByEndpoint: Map<string, number>;
+  /** UDP flows opened, by endpoint. */
+  udpFlowsByEndpoint: Map<string, number>;
+  /** TCP connects refused or timed out (each retried on the next endpoint). */
+  connectFailures: number;
+  /** Connections turned away (no endpoint or all refused). */
+  rejected: number;
+}
+
+interface UdpFlow {
+  endpoint: string;
+  socket: dgram.Socket;
+  timer: NodeJS.Timeout;
+}
+
+/** One listener (TCP server or UDP socket) of one service port and traffic kind. */
+interface Listener {
+  kind: TrafficKind;
+  port: number;
+  close(): Promise<void>;
+  /** UDP only: open flows by client `ip:port`. */
+  flows?: Map<string, UdpFlow>;
+}
+
+interface PortEntry {
+  balancer: ServiceBalancer;
+  listeners: Partial<Record<TrafficKind, Listener>>;
+}
+
+/** kube-proxy's userspace mode. */
+export class UserspaceProxier implements ProxyBackend {
+  readonly name = 'userspace';
+  readonly state = new ProxyState();
+  readonly stats: UserspaceStats = {
+    tcpByEndpoint: new Map(),
+    udpFlowsByEndpoint: new Map(),
+    connectFailures: 0,
+    rejected: 0,
+  };
+  private readonly services = new ServiceChangeTracker();
+  private readonly endpoints: EndpointsChangeTracker;
+  private readonly ports = new Map<string, PortEntry>();
+  /** Established TCP pairs (closed only on dispose: endpoint changes let them drain). */
+  private readonly sockets = new Set<net.Socket>();
+  private readonly cfg: BalancerConfig;
+  private needHooks = true;
+  private lastPayload = '';
+  private disposed = false;
+  private readonly now: () => number;
+  private readonly log: (l: string) => void;
+  private pendingNewlyActive: UpdateResult['newlyActiveUdpServices'] = [];
+
+  constructor(private readonly opts: UserspaceProxierOptions) {
+    this.endpoints = new EndpointsChangeTracker(opts.nodeName);
+    this.cfg = { nodeIPs: opts.nodeIPs ?? [], clusterCIDR: opts.clusterCIDR };
+    this.now = opts.now ?? Date.now;
+    this.log = opts.log ?? (() => {});
+  }
+
+  onServiceUpdate(prev: ServiceObject | undefined, cur: ServiceObject | undefined): boolean {
+    return this.services.update(prev, cur);
+  }
+
+  onEndpointSliceUpdate(slice: EndpointSliceObject, removed: boolean): boolean {
+    return this.endpoints.endpointSliceUpdate(slice, removed);
+  }
+
+  /** Forces the next sync to re-check the hook rules in the built-in chains and rewrite ours. */
+  requestFullSync(): void {
+    this.needHooks = true;
+    this.lastPayload = '';
+  }
+
+  /**
+   * Folds pending changes in, opens/closes listeners, updates the balancers, closes UDP flows to
+   * endpoints that went away, then applies the steering rules in one iptables-restore.
+   */
+  async sync(): Promise<UserspaceSyncResult> {
+    if (this.disposed) throw new Error('userspace proxy: sync after dispose');
+    const { newlyActiveUdpServices } = this.state.apply(this.services, this.endpoints);
+    this.pendingNewlyActive.push(...newlyActiveUdpServices);
+    const portals: PortalSpec[] = [];
+    let listeners = 0;
+    for (const [key, svc] of this.state.services) {
+      let entry = this.ports.get(key);
+      if (!entry) {
+        entry = { balancer: new ServiceBalancer(svc, this.cfg), listeners: {} };
+        this.ports.set(key, entry);
+      }
+      const eps = this.state.endpointsOf(svc);
+      entry.balancer.update(svc, eps);
+      this.closeStaleFlows(entry, eps);
+      entry.balancer.expireAffinity(this.now());
+      const wantExternal = isExternallyAccessible(svc);
+      entry.listeners.internal ??= await this.listen(entry, 'internal');
+      if (wantExternal) entry.listeners.external ??= await this.listen(entry, 'external');
+      else if (entry.listeners.external) {
+        await entry.listeners.external.close();
+        delete entry.listeners.external;
+      }
+      listeners += Object.keys(entry.listeners).length;
+      const b = entry.balancer;
+      portals.push({
+        svc,
+        internalPort: entry.listeners.internal.port,
+        externalPort: entry.listeners.external?.port ?? 0,
+        hasEndpoints: b.hasEndpoints,
+        internalUsable: b.candidates('internal', '0.0.0.0').length > 0,
+        // Outside clients (not pods, not the node) decide whether the external path is usable.
+        externalUsable: b.candidates('external', '0.0.0.0').length > 0,
+      });
+    }
+    for (const [key, entry] of this.ports) {
+      if (this.state.services.has(key)) continue;
+      // Service port gone: stop accepting; established TCP connections keep draining.
+      for (const l of Object.values(entry.listeners)) await l.close();
+      this.ports.delete(key);
+    }
+    let hooks: ReturnType<typeof missingUserspaceHooks> = [];
+    if (this.needHooks) hooks = missingUserspaceHooks(await this.opts.runner.save(['nat', 'filter']));
+    const payload = renderUserspaceRules(portals, { nodeIP: this.opts.nodeIPs?.[0], hooks });
+    const body = renderUserspaceRules(portals, { nodeIP: this.opts.nodeIPs?.[0] });
+    let applied = false;
+    if (hooks.length > 0 || body !== this.lastPayload) {
+      try {
+        await this.opts.runner.restore(payload);
+      } catch (e) {
+        this.needHooks = true;
+        this.lastPayload = '';
+        throw e;
+      }
+      applied = true;
+    }
+    this.needHooks = false;
+    this.lastPayload = body;
+    const pending = this.pendingNewlyActive;
+    this.pendingNewlyActive = [];
+    if (this.opts.conntrack)
+      await cleanConntrack(
+        this.opts.conntrack,
+        { staleUdpEndpoints: [], newlyActiveUdpServices: pending },
+        this.opts.onConntrackError,
+      );
+    const rules = body.split('\n').filter((l) => l.startsWith('-A ')).length;
+    return { services: this.ports.size, listeners, rules, applied };
+  }
+
+  /** The listener port of a service port's ClusterIP or external traffic (tests, debugging). */
+  listenerPort(serviceKey: string, kind: TrafficKind = 'internal'): number | undefined {
+    return this.ports.get(serviceKey)?.listeners[kind]?.port;
+  }
+
+  /** Open UDP flows (all services). */
+  get udpFlows(): number {
+    let n = 0;
+    for (const e of this.ports.values()) for (const l of Object.values(e.listeners)) n += l.flows?.size ?? 0;
+    return n;
+  }
+
+  /** Established TCP sockets (client and backend sides). */
+  get openSockets(): number {
+    return this.sockets.size;
+  }
+
+  private closeStaleFlows(entry: PortEntry, eps: EndpointInfo[]): void {
+    const live = new Set(eps.filter((e) => e.ready || (e.serving && e.terminating)).map((e) => e.endpoint));
+    for (const l of Object.values(entry.listeners)) {
+      for (const [k, f] of l.flows ?? []) {
+        if (live.has(f.endpoint)) continue;
+        clearTimeout(f.timer);
+        f.socket.close();
+        l.flows!.delete(k);
+      }
+    }
+  }
+
+  private listen(entry: PortEntry, kind: TrafficKind): Promise<Listener> {
+    return entry.balancer.service.protocol === 'UDP'
+      ? this.listenUdp(entry, kind)
+      : this.listenTcp(entry, kind);
+  }
+
+  private listenTcp(entry: PortEntry, kind: TrafficKind): Promise<Listener> {
+    const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (client) =>
+      this.accept(entry, kind, client),
+    );
+    server.on('error', (e) => this.log(`${entry.balancer.service.nameString}: listener: ${e.message}`));
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, this.opts.bindAddress ?? '0.0.0.0', () => {
+        server.off('error', reject);
+        const port = (server.address() as net.AddressInfo).port;
+        resolve({
+          kind,
+          port,
+          // close() stops accepting at once; its callback would wait for every relayed
+          // connection to end, and those are meant to drain on their own.
+          close: async () => {
+            server.close();
+          },
+        });
+      });
+    });
+  }
+
+  private accept(entry: PortEntry, kind: TrafficKind, client: net.Socket): void {
+    const svc = entry.balancer.service;
+    const clientIP = (client.remoteAddress ?? '').replace(/^::ffff:/, '');
+    client.on('error', () => {});
+    this.sockets.add(client);
+    client.once('close', () => this.sockets.delete(client));
+    const tried = new Set<string>();
+    const attempt = () => {
+      if (this.disposed || client.destroyed) return;
+      const choice = entry.balancer.next(kind, clientIP, this.now(), tried);
+      if (typeof choice === 'string') {
+        this.stats.rejected++;
+        if (tried.size > 0) this.log(`${svc.nameString}: every endpoint refused ${clientIP}`);
+        client.resetAndDestroy();
+        return;
+      }
+      tried.add(choice.endpoint);
+      // Half-open on both sides: a client's FIN is passed on (pipe ends the other side) while
+      // the reply still flows back, as the kernel backends would carry it.
+      const backend = net.connect({ host: choice.ip, port: choice.port, allowHalfOpen: true });
+      const timer = setTimeout(
+        () => backend.destroy(new Error('connect timeout')),
+        this.opts.connectTimeoutMs ?? 2000,
+      );
+      let connected = false;
+      backend.once('connect', () => {
+        connected = true;
+        clearTimeout(timer);
+        this.stats.tcpByEndpoint.set(
+          choice.endpoint,
+          (this.stats.tcpByEndpoint.get(choice.endpoint) ?? 0) + 1,
+        );
+        this.sockets.add(backend);
+        backend.once('close', () => this.sockets.delete(backend));
+        client.pipe(backend);
+        backend.pipe(client);
+        client.resume();
+      });
+      backend.on('error', (e) => {
+        clearTimeout(timer);
+        if (!connected) {
+          // Refused or unreachable: the next endpoint gets this connection (upstream's retry).
+          this.stats.connectFailures++;
+          backend.destroy();
+          attempt();
+          return;
+        }
+        this.log(`${svc.nameString}: ${choice.endpoint}: ${e.message}`);
+        client.destroy();
+      });
+      backend.once('close', () => {
+        if (connected && !client.destroyed) client.destroySoon();
+      });
+      client.once('close', () => {
+        if (!backend.destroyed) backend.destroySoon();
+      });
+    };
+    attempt();
+  }
+
+  private listenUdp(entry: PortEntry, kind: TrafficKind): Promise<Listener> {
+    const sock = dgram.createSocket('udp4');
+    const flows = new Map<string, UdpFlow>();
+    const idle = this.opts.udpIdleTimeoutMs ?? 250;
+    const drop = (key: string) => {
+      const f = flows.get(key);
+      if (!f) return;
+      clearTimeout(f.timer);
+      f.socket.close();
+      flows.delete(key);
+    };
+    sock.on('error', (e) => this.log(`${entry.balancer.service.nameString}: udp listener: ${e.message}`));
+    sock.on('message', (msg, rinfo) => {
+      const key = `${rinfo.address}:${rinfo.port}`;
+      let flow = flows.get(key);
+      if (!flow) {
+        const choice = entry.balancer.next(kind, rinfo.address, this.now());
+        if (typeof choice === 'string') {
+          this.stats.rejected++;
+          return;
+        }
+        const out = dgram.createSocket('udp4');
+        out.on('error', () => drop(key));
+        out.on('message', (reply, from) => {
+          if (from.address !== choice.ip || from.port !== choice.port) return;
+          const f = flows.get(key);
+          if (f) f.timer.refresh();
+          // Replies leave from the listener socket, so conntrack un-REDIRECTs them to the ClusterIP.
+          sock.send(reply, rinfo.port, rinfo.address);
+        });
+        flow = { endpoint: choice.endpoint, socket: out, timer: setTimeout(() => drop(key), idle) };
+        flows.set(key, flow);
+        this.stats.udpFlowsByEndpoint.set(
+          choice.endpoint,
+          (this.stats.udpFlowsByEndpoint.get(choice.endpoint) ?? 0) + 1,
+        );
+      } else flow.timer.refresh();
+      const [ip, port] = [
+        flow.endpoint.slice(0, flow.endpoint.lastIndexOf(':')),
+        flow.endpoint.slice(flow.endpoint.lastIndexOf(':') + 1),
+      ];
+      flow.socket.send(msg, Number(port), ip);
+    });
+    return new Promise((resolve, reject) => {
+      sock.once('error', reject);
+      sock.bind(0, this.opts.bindAddress ?? '0.0.0.0', () => {
+        sock.off('error', reject);
+        resolve({
+          kind,
+          port: sock.address().port,
+          flows,
+          close: async () => {
+            for (const k of [...flows.keys()]) drop(k);
+            await new Promise<void>((r) => sock.close(() => r()));
+          },
+        });
+      });
+    });
+  }
+
+  /**
+   * What the balancer would do with the first packet of a connection: which listener the rules
+   * steer it to, and which endpoints it may reach (every candidate with probability 1/n, or one
+   * drawn with `opts.random`), honouring affinity via `opts.recent` (list per service port).
+   * `masquerade` is always true for relayed traffic: the backend sees the node's address.
+   */
+  async trace(pkt: Packet, opts: Partial<TraceOptions> = {}): Promise<TraceResult[]> {
+    const local = (ip: string) => (this.opts.nodeIPs ?? []).includes(ip) || inCidr(ip, '127.0.0.0/8');
+    for (const [key, entry] of this.ports) {
+      const s = entry.balancer.service;
+      if (s.protocol.toLowerCase() !== pkt.proto) continue;
+      let kind: TrafficKind | undefined;
+      if (pkt.dst === s.clusterIP && pkt.dport === s.port) kind = 'internal';
+      else if ([...s.externalIPs, ...s.loadBalancerVIPs].includes(pkt.dst) && pkt.dport === s.port)
+        kind = 'external';
+      else if (s.nodePort && pkt.dport === s.nodePort && local(pkt.dst)) kind = 'external';
+      if (!kind) continue;
+      const hit = (rule: string) => [{ table: 'userspace', chain: key, rule }];
+      const b = entry.balancer;
+      if (!b.hasEndpoints)
+        return [{ verdict: 'REJECT', masquerade: false, probability: 1, mark: 0, hits: hit('no endpoints') }];
+      if (
+        kind === 'external' &&
+        s.loadBalancerSourceRanges.length &&
+        s.loadBalancerVIPs.includes(pkt.dst) &&
+        !s.loadBalancerSourceRanges.some((r) => inCidr(pkt.src, r))
+      )
+        return [
+          { verdict: 'DROP', masquerade: false, probability: 1, mark: 0, hits: hit('source not allowed') },
+        ];
+      let list = b.candidates(kind, pkt.src);
+      if (list.length === 0)
+        return [
+          { verdict: 'DROP', masquerade: false, probability: 1, mark: 0, hits: hit('no local endpoints') },
+        ];
+      const affinity = s.sessionAffinity;
+      const now = opts.now ?? 0;
+      const lists = opts.recent;
+      if (affinity.type === 'ClientIP' && lists) {
+        const pinned = list.find((e) => {
+          const seen = lists.get(`${key}|${e.endpoint}`)?.get(pkt.src);
+          return seen !== undefined && now - seen < affinity.timeoutSeconds;
+        });
+        if (pinned) list = [pinned];
+      }
+      const result = (e: EndpointInfo, p: number): TraceResult => ({
+        verdict: 'ACCEPT',
+        dnat: e.endpoint,
+        masquerade: true,
+        probability: p,
+        mark: 0,
+        hits: hit(`${kind} listener -> ${e.endpoint}`),
+      });
+      if (typeof opts.random === 'function') {
+        const e = list[Math.min(list.length - 1, Math.floor(opts.random() * list.length))]!;
+        if (affinity.type === 'ClientIP' && lists) {
+          const name = `${key}|${e.endpoint}`;
+          if (!lists.has(name)) lists.set(name, new Map());
+          lists.get(name)!.set(pkt.src, now);
+        }
+        return [result(e, 1)];
+      }
+      return list.map((e) => result(e, 1 / list.length));
+    }
+    return [{ verdict: 'ACCEPT', masquerade: false, probability: 1, mark: 0, hits: [] }];
+  }
+
+  /** Closes every listener, UDP flow and relayed connection (rules are removed by cleanupIptables). */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const entry of this.ports.values())
+      for (const l of Object.values(entry.listeners)) await l.close().catch(() => {});
+    this.ports.clear();
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+  }
+}
