@@ -3,7 +3,15 @@
  * (Starting real captures needs root and namespaces: test/integration/scenario/capture.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
-import { parseTcpdumpStats, startCapture, tcpdumpArgs } from './capture.ts';
+import {
+  type AddressSet,
+  describeFilter,
+  packetMatches,
+  parseTcpdumpStats,
+  startCapture,
+  tcpdumpArgs,
+} from './capture.ts';
+import type { Frame, Packet, TcpFlags } from './pcap.ts';
 
 describe('tcpdumpArgs', () => {
   it('captures unbuffered, numerically, as root, with nanosecond stamps and the filter last', () => {
@@ -53,5 +61,120 @@ describe('startCapture', () => {
   it('refuses to capture without a namespace (never on the host)', async () => {
     await expect(startCapture({ netns: '', interface: 'eth0' })).rejects.toThrow(/netns is required/);
     await expect(startCapture({ netns: 'n', interface: '' })).rejects.toThrow(/interface is required/);
+  });
+});
+
+// Frames built as plain data: client pod 10.244.1.5, backend pod 10.244.2.7, node-1 172.31.0.11.
+const noFlags: TcpFlags = {
+  fin: false,
+  syn: false,
+  rst: false,
+  psh: false,
+  ack: false,
+  urg: false,
+  ece: false,
+  cwr: false,
+};
+function tcpFrame(
+  src: string,
+  dst: string,
+  sport: number,
+  dport: number,
+  flags: Partial<TcpFlags> = {},
+): Frame {
+  return {
+    proto: 'tcp',
+    ip: { version: 4, src, dst, protocol: 6, ttl: 64, length: 60, fragment: false },
+    tcp: {
+      srcPort: sport,
+      dstPort: dport,
+      seq: 1,
+      ack: 0,
+      window: 100,
+      payloadLength: 0,
+      flags: { ...noFlags, ...flags },
+    },
+  };
+}
+function packet(frame: Frame): Packet {
+  return {
+    index: 0,
+    timestampNs: 0n,
+    time: 0,
+    interfaceId: 0,
+    linkType: 1,
+    capturedLength: 0,
+    origLength: 0,
+    data: new Uint8Array(),
+    frame,
+  };
+}
+const set = (label: string, ips: string[], cidrs: string[] = []): AddressSet => ({ label, ips, cidrs });
+const client = set('pod:client', ['10.244.1.5']);
+const backend = set('pod:app=web', ['10.244.2.7', '10.244.2.8']);
+const node1 = set('node:node-1', ['172.31.0.11', '10.244.1.1']);
+
+describe('packetMatches', () => {
+  const syn = packet(tcpFrame('10.244.1.5', '10.244.2.7', 40000, 8080, { syn: true }));
+  const snatted = packet(tcpFrame('172.31.0.11', '10.244.2.7', 40000, 8080, { syn: true }));
+  const synAck = packet(tcpFrame('10.244.2.7', '10.244.1.5', 8080, 40000, { syn: true, ack: true }));
+
+  it('matches source and destination address sets (the backend saw the client IP)', () => {
+    expect(packetMatches(syn, { src: client, dst: backend, proto: 'tcp', dstPort: 8080 })).toBe(true);
+    expect(packetMatches(snatted, { src: client, dst: backend })).toBe(false);
+    expect(packetMatches(snatted, { src: node1, dst: backend })).toBe(true);
+  });
+
+  it('matches CIDRs, ports either way, protocols and TCP flags with negation', () => {
+    const podNet = set('10.244.0.0/16', [], ['10.244.0.0/16']);
+    expect(packetMatches(syn, { src: podNet, dst: podNet })).toBe(true);
+    expect(packetMatches(snatted, { src: podNet })).toBe(false);
+    expect(packetMatches(synAck, { port: 8080 })).toBe(true);
+    expect(packetMatches(synAck, { port: 9090 })).toBe(false);
+    expect(packetMatches(synAck, { proto: 'udp' })).toBe(false);
+    expect(packetMatches(synAck, { proto: 'ip' })).toBe(true);
+    expect(packetMatches(syn, { flags: ['syn', '!ack'] })).toBe(true);
+    expect(packetMatches(synAck, { flags: ['syn', '!ack'] })).toBe(false);
+    expect(packetMatches(synAck, { flags: ['syn', 'ack'] })).toBe(true);
+  });
+
+  it('looks inside VXLAN by layer', () => {
+    const outer: Frame = {
+      proto: 'udp',
+      ip: {
+        version: 4,
+        src: '172.31.0.11',
+        dst: '172.31.0.12',
+        protocol: 17,
+        ttl: 64,
+        length: 110,
+        fragment: false,
+      },
+      udp: { srcPort: 50000, dstPort: 8472, length: 90, payloadLength: 82 },
+      vxlan: { vni: 1, inner: tcpFrame('10.244.1.5', '10.244.2.7', 40000, 8080, { syn: true }) },
+    };
+    const p = packet(outer);
+    expect(packetMatches(p, { src: client, dst: backend })).toBe(true);
+    expect(packetMatches(p, { src: client, layer: 'inner' })).toBe(true);
+    expect(packetMatches(p, { src: client, layer: 'outer' })).toBe(false);
+    expect(packetMatches(p, { src: node1, proto: 'udp', dstPort: 8472, layer: 'outer' })).toBe(true);
+    expect(packetMatches(p, { src: node1, layer: 'inner' })).toBe(false);
+  });
+
+  it('checks direction only on -i any (SLL) captures', () => {
+    const sent = packet({
+      ...tcpFrame('10.244.1.5', '10.244.2.7', 1, 2),
+      sll: { version: 2, packetType: 4, direction: 'outgoing', arphrdType: 1, protocol: 0x800 },
+    });
+    expect(packetMatches(sent, { direction: 'out' })).toBe(true);
+    expect(packetMatches(sent, { direction: 'in' })).toBe(false);
+    expect(packetMatches(syn, { direction: 'in' })).toBe(false);
+  });
+
+  it('describes a filter for messages', () => {
+    expect(describeFilter({ src: client, dst: backend, proto: 'tcp', dstPort: 8080, flags: ['syn'] })).toBe(
+      'tcp pod:client → pod:app=web:8080 [syn]',
+    );
+    expect(describeFilter({ direction: 'out', port: 53 })).toBe('sent packets * → * port 53');
   });
 });

@@ -17,7 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Disposable } from '../util/disposable.ts';
 import { PodnetError } from '../util/errors.ts';
-import { type Capture, type Packet, parseCapture } from './pcap.ts';
+import ipaddr from 'ipaddr.js';
+import { type Capture, type Frame, layersOf, type Packet, parseCapture, type TcpFlags } from './pcap.ts';
 
 /** What to capture. */
 export interface CaptureOptions {
@@ -256,4 +257,108 @@ function lastLine(s: string): string {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+// --- packet expectations (pure) ------------------------------------------------------------------
+
+/** A set of addresses a packet field may match: exact IPs and/or CIDR blocks. */
+export interface AddressSet {
+  /** How the scenario wrote it (`pod:client`), for messages. */
+  label: string;
+  ips: string[];
+  cidrs: string[];
+}
+
+/** TCP flag names accepted in `flags:`. */
+export const TCP_FLAG_NAMES = ['syn', 'ack', 'fin', 'rst', 'psh', 'urg', 'ece', 'cwr'] as const;
+
+/** Which packets an expectation counts. Every given field must match. */
+export interface PacketFilter {
+  src?: AddressSet;
+  dst?: AddressSet;
+  /** tcp | udp | icmp | icmp6 | arp | ip | ip6 (the frame's innermost decoded protocol). */
+  proto?: string;
+  srcPort?: number;
+  dstPort?: number;
+  /** Either port. */
+  port?: number;
+  /** TCP flags that must be set (`syn`) or clear (`!ack`). */
+  flags?: string[];
+  /** `-i any` captures only: `in` (received) or `out` (sent by this namespace). */
+  direction?: 'in' | 'out';
+  /** Which frame to look at when VXLAN wraps another: either (default), the outer, or the inner. */
+  layer?: 'any' | 'outer' | 'inner';
+}
+
+function inSet(ip: string | undefined, set: AddressSet): boolean {
+  if (!ip) return false;
+  if (set.ips.includes(ip)) return true;
+  if (set.cidrs.length === 0) return false;
+  let addr: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    addr = ipaddr.parse(ip);
+  } catch {
+    return false;
+  }
+  return set.cidrs.some((c) => {
+    try {
+      const range = ipaddr.parseCIDR(c);
+      return addr.kind() === range[0].kind() && addr.match(range);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** True when one decoded frame (not its VXLAN payload) matches `f` (direction is checked by the caller). */
+export function frameMatches(frame: Frame, f: PacketFilter): boolean {
+  const ip = frame.ip;
+  const srcIP = ip?.src ?? frame.arp?.senderIp;
+  const dstIP = ip?.dst ?? frame.arp?.targetIp;
+  if (f.src && !inSet(srcIP, f.src)) return false;
+  if (f.dst && !inSet(dstIP, f.dst)) return false;
+  if (f.proto && f.proto !== 'any') {
+    const p = frame.proto;
+    const ok =
+      f.proto === p || (f.proto === 'ip' && ip?.version === 4) || (f.proto === 'ip6' && ip?.version === 6);
+    if (!ok) return false;
+  }
+  const l4 = frame.tcp ?? frame.udp;
+  if (f.srcPort !== undefined && l4?.srcPort !== f.srcPort) return false;
+  if (f.dstPort !== undefined && l4?.dstPort !== f.dstPort) return false;
+  if (f.port !== undefined && l4?.srcPort !== f.port && l4?.dstPort !== f.port) return false;
+  if (f.flags && f.flags.length > 0) {
+    if (!frame.tcp) return false;
+    for (const spec of f.flags) {
+      const neg = spec.startsWith('!');
+      const name = (neg ? spec.slice(1) : spec) as keyof TcpFlags;
+      if (frame.tcp.flags[name] === neg) return false;
+    }
+  }
+  return true;
+}
+
+/** True when a captured packet matches `f`, looking into VXLAN according to `f.layer`. */
+export function packetMatches(p: Packet, f: PacketFilter): boolean {
+  if (f.direction) {
+    const d = p.frame.sll?.direction;
+    if (!d || (f.direction === 'out') !== (d === 'outgoing')) return false;
+  }
+  const layers = layersOf(p.frame);
+  const candidates = f.layer === 'outer' ? [layers[0]!] : f.layer === 'inner' ? [layers.at(-1)!] : layers;
+  return candidates.some((fr) => frameMatches(fr, f));
+}
+
+/** Describes a filter in one line: `tcp pod:client → pod:app=web dport 8080 [syn,!ack]`. */
+export function describeFilter(f: PacketFilter): string {
+  const parts: string[] = [];
+  if (f.direction) parts.push(f.direction === 'in' ? 'received' : 'sent');
+  parts.push(f.proto && f.proto !== 'any' ? f.proto : 'packets');
+  parts.push(`${f.src?.label ?? '*'}${f.srcPort !== undefined ? `:${f.srcPort}` : ''}`);
+  parts.push('→');
+  parts.push(`${f.dst?.label ?? '*'}${f.dstPort !== undefined ? `:${f.dstPort}` : ''}`);
+  if (f.port !== undefined) parts.push(`port ${f.port}`);
+  if (f.flags?.length) parts.push(`[${f.flags.join(',')}]`);
+  if (f.layer && f.layer !== 'any') parts.push(`(${f.layer} frame)`);
+  return parts.join(' ');
 }
