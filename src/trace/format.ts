@@ -82,7 +82,11 @@ function netfilterLines(nf: NetfilterView, ind: string): string[] {
           `${a.dnat ?? a.verdict} p=${a.probability.toFixed(2)}${a.backendChain ? ` ${a.backendChain}` : ''}`,
       )
       .join('; ');
-    out.push(`${ind}  interpreter: ${alts.length} possible path${alts.length === 1 ? '' : 's'}: ${list}`);
+    const follows =
+      nf.source === 'interpreter' ? ' (this trace follows the most likely, first among equals)' : '';
+    out.push(
+      `${ind}  interpreter: ${alts.length} possible path${alts.length === 1 ? '' : 's'}${follows}: ${list}`,
+    );
   }
   return out;
 }

@@ -147,7 +147,12 @@ export async function walk(
     if (cur.kind === 'bridge') {
       const nf = node ? await netfilterAt(o, node, cur, true) : undefined;
       if (nf) hop.netfilter = nf;
-      (hop.notes ??= []).push('switched by the bridge (layer 2): no route lookup in the node');
+      note(hop, 'switched by the bridge (layer 2): no route lookup in the node');
+      if (nf?.hits.length)
+        note(
+          hop,
+          'br_netfilter (bridge-nf-call-iptables=1) still runs bridged IPv4 packets through netfilter',
+        );
       const dstPod = ownerOf(view, cur.dst);
       const podNs = podNetns(view, dstPod.name);
       const port = podNs ? await vethPortFor(podNs, cur.netns, links) : undefined;
@@ -178,7 +183,7 @@ export async function walk(
       }
     }
     if (nf && nf.verdict !== 'ACCEPT') {
-      (hop.notes ??= []).push(`netfilter ${nf.verdict === 'REJECT' ? 'rejects' : 'drops'} the packet here`);
+      note(hop, `netfilter ${nf.verdict === 'REJECT' ? 'rejects' : 'drops'} the packet here`);
       break;
     }
     let dst = cur.dst;
@@ -224,7 +229,7 @@ export async function walk(
     );
     hop.route = route;
     if (route.error || !route.dev) {
-      (hop.notes ??= []).push(`no route to ${dst}: ${route.error ?? 'no output interface'}`);
+      note(hop, `no route to ${dst}: ${route.error ?? 'no output interface'}`);
       break;
     }
     if (route.type === 'local') {
@@ -275,11 +280,11 @@ export async function walk(
       };
       continue;
     }
-    if (route.dev === 'cni0' || devLink?.kind === 'bridge') {
+    if (cur.kind !== 'lan' && (route.dev === 'cni0' || devLink?.kind === 'bridge')) {
       const owner = ownerOf(view, dst);
       const podNs = owner.kind === 'pod' ? podNetns(view, owner.name) : undefined;
       if (!podNs) {
-        (hop.notes ??= []).push(`no pod on ${route.dev} owns ${dst}`);
+        note(hop, `no pod on ${route.dev} owns ${dst}`);
         break;
       }
       const port = await vethPortFor(podNs, cur.netns, links);
@@ -292,7 +297,7 @@ export async function walk(
     if (devLink?.kind === 'vxlan') {
       const peer = nodeForPodIP(view, nextHop);
       if (!peer) {
-        (hop.notes ??= []).push(`no node owns the VXLAN next hop ${nextHop}`);
+        note(hop, `no node owns the VXLAN next hop ${nextHop}`);
         break;
       }
       const self = node ?? view.nodes.find((n) => n.netns === cur.netns);
@@ -322,7 +327,8 @@ export async function walk(
       cur = { ...next, netns: view.underlayNetns, kind: 'lan', name: 'lan', iif: 'pn0', inLabel: 'pn0' };
       continue;
     }
-    (hop.notes ??= []).push(
+    note(
+      hop,
       `next hop ${nextHop} is not a cluster node${capture ? '' : ' (without a probe, nothing has resolved its MAC)'}`,
     );
     break;
@@ -332,6 +338,10 @@ export async function walk(
   let backend: TraceReport['backend'];
   if (finalDst) backend = { ...finalDst, owner: ownerOf(view, finalDst.ip) };
   return { hops, backend, agreement, warnings };
+}
+
+function note(hop: TraceHop, text: string): void {
+  hop.notes = [...(hop.notes ?? []), text];
 }
 
 function set<K, V>(m: Map<K, V>, k: K, v: V): V {
