@@ -148,10 +148,22 @@ function typeName(v: unknown): string {
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 
-/** A FieldReader over `raw`, located at `path` of the file `map` describes. */
-export function fieldReader(raw: Record<string, unknown>, path: FieldPath, map: SourceMap): FieldReader {
+/**
+ * A FieldReader over `raw`, located at `path` of the file `map` describes. With `scalar`, `raw`
+ * holds a scalar body under `scalar.key`, and errors about that key point at `path` itself.
+ */
+export function fieldReader(
+  raw: Record<string, unknown>,
+  path: FieldPath,
+  map: SourceMap,
+  scalar?: { key: string },
+): FieldReader {
   const at = (key: string | number | FieldPath | undefined): FieldPath =>
-    key === undefined ? path : Array.isArray(key) ? [...path, ...key] : [...path, key];
+    key === undefined || (scalar && key === scalar.key)
+      ? path
+      : Array.isArray(key)
+        ? [...path, ...key]
+        : [...path, key];
   const fail = (reason: string, key?: string | number | FieldPath): never => {
     throw map.error(at(key), reason);
   };
@@ -273,6 +285,11 @@ export function fieldReader(raw: Record<string, unknown>, path: FieldPath, map: 
         if (!known.includes(k)) throw map.error(at(k), `unknown field (known: ${known.join(', ')})`, true);
     },
     fail,
+    isScalar: scalar !== undefined,
+    scalarAs(key) {
+      if (!scalar) return reader;
+      return fieldReader({ [key]: raw[scalar.key] }, path, map, { key });
+    },
   };
   return reader;
 }

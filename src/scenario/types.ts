@@ -61,6 +61,14 @@ export interface FieldReader {
   only(known: readonly string[]): void;
   /** Throws a ScenarioError at `key` (or at this mapping when omitted). */
   fail(reason: string, key?: string | number | FieldPath): never;
+  /**
+   * For a step written in its short scalar form (`- delete: pod/web`), a reader over
+   * `{ [key]: <the scalar> }` whose errors point at the scalar itself. Returns this reader
+   * unchanged when the body is a mapping.
+   */
+  scalarAs(key: string): FieldReader;
+  /** True when the body was written as a scalar (see scalarAs). */
+  readonly isScalar: boolean;
 }
 
 /** What a step run reports. */
@@ -183,7 +191,8 @@ export interface RunContext {
   /**
    * Resolves a place reference:
    *   `pod:NAME`, `pod:NS/NAME` — that pod;
-   *   `pod:app=web[,tier=x]`, `pod:NS/app=web` — the first Running pod (by name) matching the selector;
+   *   `pod:app=web[,tier=x]`, `pod:NS/app=web` — the first Ready pod (by name) matching the selector;
+   *   a `@NODE` suffix keeps only pods on that node (`pod:app=web@node-2`);
    *   `node:NAME` or `node:1` (1-based index) — a node namespace;
    *   `outside` — the outside LAN client; `underlay` — the LAN namespace.
    * Throws a PodnetError naming the reference when nothing matches.

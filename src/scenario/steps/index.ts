@@ -3,10 +3,22 @@
  * line in STEP_KINDS (the parser, the JSON Schema and the docs table all read this list).
  */
 import type { StepKind } from '../types.ts';
+import { execStep } from './exec.ts';
+import { killStep, partitionStep } from './faults.ts';
+import { applyStep, deleteStep, scaleStep } from './objects.ts';
+import { requestStep } from './request.ts';
+import { waitStep } from './wait.ts';
 
 /** Every step kind, in documentation order. */
 export const STEP_KINDS: ReadonlyArray<StepKind<any>> = [
-  // applyStep, deleteStep, scaleStep, waitStep, execStep, requestStep, killStep, partitionStep (H2)
+  applyStep,
+  deleteStep,
+  scaleStep,
+  waitStep,
+  execStep,
+  requestStep,
+  killStep,
+  partitionStep,
   // captureStep, matrixStep (H3)
 ];
 
