@@ -160,7 +160,7 @@ export async function probe(s: ProbeSpec): Promise<ProbeResult[]> {
 }
 
 // Run as a program: the spec is argv[2]; prints {"results": [...]}.
-if (process.argv[1] && /probe\.(mjs|ts|js)$/.test(process.argv[1]) && process.argv[2]) {
+if (process.argv[1] && /probe(-[0-9a-f]+)?\.(mjs|ts|js)$/.test(process.argv[1]) && process.argv[2]) {
   probe(JSON.parse(process.argv[2]) as ProbeSpec).then(
     (results) => process.stdout.write(`${JSON.stringify({ results })}\n`),
     (e) => {

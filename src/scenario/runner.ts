@@ -6,9 +6,11 @@
  * JUnit XML or JSON). After the first failed step the remaining steps are skipped: later steps
  * build on earlier ones, and their failures would only be noise.
  */
+
+import { setMaxListeners } from 'node:events';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCluster, runningCluster, type RunningCluster } from '../cluster/run.ts';
+import { type RunningCluster, runCluster, runningCluster } from '../cluster/run.ts';
 import { type Exec, realExec } from '../kernel/exec.ts';
 import { PodnetError } from '../util/errors.ts';
 import { addOutsideClient, createContext, type ScenarioContext } from './context.ts';
@@ -130,6 +132,8 @@ export async function runScenario(sc: Scenario, o: RunScenarioOptions): Promise<
   };
   // One signal for everything: the caller's interrupt or the scenario's own deadline.
   const abort = new AbortController();
+  // Every step and poll loop listens on it for a while: more than the default 10 is expected.
+  setMaxListeners(100, abort.signal);
   const onAbort = () => abort.abort();
   o.signal?.addEventListener('abort', onAbort, { once: true });
   if (o.signal?.aborted) abort.abort();
