@@ -51,6 +51,12 @@ export interface IngressControllerOptions extends DataPlaneOptions {
   /** Address written to Ingress status (default `listen.host`). */
   statusAddress?: string;
   /**
+   * `namespace/name` of the Service that fronts the router (ingress-nginx's `--publish-service`):
+   * Ingress status then carries that Service's `status.loadBalancer.ingress` (its LB IP), and is
+   * written once the Service has one. Overrides `statusAddress`.
+   */
+  publishService?: string;
+  /**
    * Writes an Ingress's status when there is no `client` (e.g. straight to a store). Called only
    * when the status differs from what we want.
    */
@@ -134,12 +140,21 @@ export async function startIngressController(opts: IngressControllerOptions): Pr
     const defaultCert =
       opts.defaultCert ?? (await selfSignedCert('podnet-ingress-default', ['ingress.local']));
 
-    // Status write-back: serialised, only when different, retried on the next rebuild.
+    // Status write-back: serialised, only when different, retried on the next rebuild. The
+    // address is the published Service's LoadBalancer address when there is one (ingress-nginx's
+    // --publish-service), else statusAddress / listen.host.
     const address = opts.statusAddress ?? opts.listen.host;
-    const wantStatus = {
-      loadBalancer: { ingress: [net.isIP(address) ? { ip: address } : { hostname: address }] },
+    const fixedIngress = [net.isIP(address) ? { ip: address } : { hostname: address }];
+    const wantedIngress = (): Array<{ ip?: string; hostname?: string }> | undefined => {
+      if (!opts.publishService) return fixedIngress;
+      const [pns, pname] = opts.publishService.split('/') as [string, string];
+      const lb = svcInf.get(pns, pname)?.status?.loadBalancer?.ingress ?? [];
+      const out = lb
+        .map((i) => (i.ip ? { ip: i.ip } : i.hostname ? { hostname: i.hostname } : undefined))
+        .filter((i) => i !== undefined);
+      // Not yet allocated: write nothing rather than an address clients cannot use.
+      return out.length > 0 ? out : undefined;
     };
-    const wanted = JSON.stringify(wantStatus.loadBalancer.ingress);
     let statusBusy = false;
     let statusAgain = false;
     let disposed = false;
@@ -148,6 +163,10 @@ export async function startIngressController(opts: IngressControllerOptions): Pr
         statusAgain = true;
         return;
       }
+      const ingress = wantedIngress();
+      if (!ingress) return;
+      const wantStatus = { loadBalancer: { ingress } };
+      const wanted = JSON.stringify(ingress);
       statusBusy = true;
       try {
         for (const key of t.served) {

@@ -28,6 +28,7 @@ const SERIALISABLE = [
   'controllerName',
   'defaultCert',
   'statusAddress',
+  'publishService',
   'maxHeaderSize',
   'keepAliveTimeoutMs',
   'rebuildDelayMs',

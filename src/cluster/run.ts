@@ -8,7 +8,10 @@
  *      built in step 1 are right from the start
  *   5. controller manager and scheduler, in this process
  *   6. one process per node inside its namespace (node-main.ts): node agent, CNI service, proxy
- *   7. wait until every Node is Ready, then write `cluster.json` (what `podnet status` shows)
+ *   7. wait until every Node is Ready; publish the kubernetes and kube-dns Services
+ *   8. announce LoadBalancer IPs on the LAN (lb.ts) and start the ingress router in node-1's
+ *      namespace behind its LoadBalancer Service (ingress.ts)
+ *   9. write `cluster.json` (what `podnet status` shows)
  * Every step is registered with a DisposableStore, so a failure at any point, SIGTERM or
  * `dispose()` undo exactly what was done, and `destroyCluster` sweeps anything left.
  */
@@ -26,6 +29,13 @@ import type { StoreOptions } from '../store/index.ts';
 import { DisposableStore } from '../util/disposable.ts';
 import { PodnetError } from '../util/errors.ts';
 import { buildCluster, destroyCluster, ownsNetns } from './build.ts';
+import {
+  type ClusterIngress,
+  INGRESS_CLASS,
+  INGRESS_NAMESPACE,
+  INGRESS_SERVICE,
+  startClusterIngress,
+} from './ingress.ts';
 import { type LbAnnouncer, startLbAnnouncer } from './lb.ts';
 import { bundleNodeMain, nodeBundlePath } from './bundle.ts';
 import type { NodeProcessConfig } from './node-config.ts';
@@ -84,6 +94,14 @@ export interface RunClusterOptions {
   nodeLog?: (line: string) => void;
   /** Announce LoadBalancer IPs on the LAN from one Ready node each (lb.ts; default true). */
   loadBalancer?: boolean;
+  /**
+   * Run the ingress router (proxy/ingress) in the first node's namespace behind the LoadBalancer
+   * Service ingress-nginx/ingress-nginx-controller, and create the default IngressClass `podnet`
+   * (ingress.ts; default true).
+   */
+  ingress?: boolean;
+  /** Worker processes of the ingress router (default 1). */
+  ingressWorkers?: number;
   /** Node lifecycle: a Node silent this long goes Ready=Unknown (ms, default 40 000). */
   nodeMonitorGraceMs?: number;
   /** Node lifecycle: how often Nodes are checked (ms, default 5 000). */
@@ -101,6 +119,8 @@ export interface RunningCluster {
   nodePids: Record<string, number>;
   /** The LoadBalancer IP announcer (absent with `loadBalancer: false` or no pool). */
   lb?: LbAnnouncer;
+  /** The ingress router process (absent with `ingress: false`). */
+  ingress?: ClusterIngress;
   /** Stops everything and removes the kernel objects (idempotent). */
   dispose(): Promise<void>;
 }
@@ -524,6 +544,26 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
       }
     }
 
+    let ingress: ClusterIngress | undefined;
+    if (o.ingress !== false && o.nodeAgents !== false) {
+      const n1 = plan.nodes[0];
+      ingress = await startClusterIngress({
+        client,
+        nodeName: n1.name,
+        nodeIP: n1.lanIP,
+        netns: n1.netns,
+        kubeconfig: nodeKubeconfig,
+        runDir,
+        repoRoot: REPO_ROOT,
+        workers: o.ingressWorkers,
+        log: (l) => o.nodeLog?.(`[ingress] ${l}`),
+      });
+      owner.add(ingress);
+      step(
+        `ingress router on ${n1.name} (${ingress.httpUrl}), Service ${INGRESS_NAMESPACE}/${INGRESS_SERVICE}, IngressClass ${INGRESS_CLASS}`,
+      );
+    }
+
     const status: ClusterStatusFile = {
       name: spec.name,
       pid: process.pid,
@@ -546,6 +586,7 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
       client,
       nodePids,
       lb,
+      ingress,
       dispose: () => {
         disposing ??= (async () => {
           stamp('shutting down');

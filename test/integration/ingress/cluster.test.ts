@@ -1,5 +1,7 @@
 // LoadBalancer IPs reachable from the LAN, and the ingress router inside a real emulated cluster
-// (runCluster in-process, as `podnet up` does). Cluster h4lb: 2 nodes on LAN 172.31.0.0/24
+// (runCluster in-process, as `podnet up` does). The router runs in node-1 behind the LoadBalancer
+// Service ingress-nginx/ingress-nginx-controller; Deployments web (2) and api (1) sit behind an
+// Ingress with hosts web.example.com, api.example.com and a TLS host secure.example.com. Cluster h4lb: 2 nodes on LAN 172.31.0.0/24
 // (node-1 .11, node-2 .12), LB pool .200-.250, pods 10.244.1.0/24 and 10.244.2.0/24, an outside
 // client namespace pn-h4lb-client at 172.31.0.99 on the LAN bridge. Two netexec pods (one per
 // node) behind a LoadBalancer Service; the node announcing its IP is killed at the end and the
@@ -10,18 +12,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pod, Service } from '../../../src/api/kinds/core.ts';
+import type { Ingress } from '../../../src/api/kinds/networking.ts';
+import type { KubeObject } from '../../../src/api/types.ts';
 import { findResource } from '../../../src/api/resources.ts';
 import { destroyCluster } from '../../../src/cluster/build.ts';
 import { attachLanClient, type LanClient, lbLinkName, lbMac } from '../../../src/cluster/lb.ts';
 import { type RunningCluster, runCluster } from '../../../src/cluster/run.ts';
 import { resolveClusterSpec } from '../../../src/cluster/spec.ts';
+import { INGRESS_NAMESPACE, INGRESS_SERVICE } from '../../../src/cluster/ingress.ts';
 import { realExec } from '../../../src/kernel/exec.ts';
+import { selfSignedCert } from '../../../proxy/ingress/certs.ts';
 
 const isRoot = process.getuid?.() === 0;
 const NAME = 'h4lb';
 const IMAGE = 'registry.k8s.io/e2e-test-images/agnhost:2.39';
 const PODS = findResource('', 'v1', 'pods')!;
 const SERVICES = findResource('', 'v1', 'services')!;
+const DEPLOYMENTS = findResource('apps', 'v1', 'deployments')!;
+const INGRESSES = findResource('networking.k8s.io', 'v1', 'ingresses')!;
+const SECRETS = findResource('', 'v1', 'secrets')!;
 const NS = 'default';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -114,6 +123,89 @@ describe.skipIf(!isRoot)('LoadBalancer IPs and the ingress router in a 2-node cl
       '2 echo pods Ready',
       60_000,
     );
+    for (const [app, replicas] of [
+      ['web', 2],
+      ['api', 1],
+    ] as const) {
+      await client.create(DEPLOYMENTS, {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: app, namespace: NS },
+        spec: {
+          replicas,
+          selector: { matchLabels: { app } },
+          template: {
+            metadata: { labels: { app } },
+            spec: {
+              containers: [
+                {
+                  name: app,
+                  image: IMAGE,
+                  args: ['netexec'],
+                  ports: [{ containerPort: 8080 }],
+                  readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
+                },
+              ],
+            },
+          },
+        },
+      } as KubeObject);
+      await client.create<Service>(SERVICES, {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: app, namespace: NS },
+        spec: { selector: { app }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+      });
+    }
+    const cert = await selfSignedCert('secure.example.com', ['secure.example.com']);
+    await client.create(SECRETS, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'secure-tls', namespace: NS },
+      type: 'kubernetes.io/tls',
+      data: {
+        'tls.crt': Buffer.from(cert.certPem).toString('base64'),
+        'tls.key': Buffer.from(cert.keyPem).toString('base64'),
+      },
+    } as KubeObject);
+    const backend = (name: string) => ({ service: { name, port: { number: 80 } } });
+    await client.create<Ingress>(INGRESSES, {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name: 'demo', namespace: NS },
+      spec: {
+        tls: [{ hosts: ['secure.example.com'], secretName: 'secure-tls' }],
+        rules: [
+          {
+            host: 'web.example.com',
+            http: { paths: [{ path: '/', pathType: 'Prefix', backend: backend('web') }] },
+          },
+          {
+            host: 'api.example.com',
+            http: {
+              paths: [
+                { path: '/v1', pathType: 'Prefix', backend: backend('api') },
+                { path: '/hostname', pathType: 'Exact', backend: backend('web') },
+              ],
+            },
+          },
+          {
+            host: 'secure.example.com',
+            http: { paths: [{ path: '/', pathType: 'Prefix', backend: backend('api') }] },
+          },
+        ],
+      },
+    } as Ingress);
+    await until(
+      async () => {
+        const l = (await client.list<Pod>(PODS, NS)).items.filter((p) =>
+          /^(web|api)-/.test(p.metadata.name!),
+        );
+        return l.length === 3 && l.every(isReady);
+      },
+      'web and api pods Ready',
+      60_000,
+    );
     lbIP = await until(
       async () => (await client.get<Service>(SERVICES, NS, 'echo-lb')).status?.loadBalancer?.ingress?.[0]?.ip,
       'the LoadBalancer IP',
@@ -122,9 +214,12 @@ describe.skipIf(!isRoot)('LoadBalancer IPs and the ingress router in a 2-node cl
   }, 180_000);
 
   afterAll(async () => {
+    const routerPid = c?.ingress?.pid;
     try {
       await outside?.dispose();
       await c?.dispose();
+      // The router process went with the cluster.
+      if (routerPid) expect(() => process.kill(routerPid, 0)).toThrow();
     } finally {
       await destroyCluster(NAME);
       rmSync(home, { recursive: true, force: true });
@@ -160,6 +255,127 @@ describe.skipIf(!isRoot)('LoadBalancer IPs and the ingress router in a 2-node cl
     expect(link).toContain(lbMac(lbIP));
     const neigh = inNs(outside!.netns, ['ip', 'neigh', 'show', lbIP]).stdout;
     expect(neigh).toContain(lbMac(lbIP));
+  });
+
+  const ingressIP = async () =>
+    until(
+      async () =>
+        (await client.get<Service>(SERVICES, INGRESS_NAMESPACE, INGRESS_SERVICE)).status?.loadBalancer
+          ?.ingress?.[0]?.ip,
+      'the ingress LoadBalancer IP',
+      15_000,
+    );
+  const curlHost = (ip: string, host: string, path: string, extra: string[] = []) =>
+    inNs(outside!.netns, [
+      'curl',
+      '-s',
+      '--max-time',
+      '3',
+      '-H',
+      `Host: ${host}`,
+      ...extra,
+      `http://${ip}${path}`,
+    ]);
+
+  it('runs the router behind the ingress-nginx LoadBalancer Service, announced from node-1', async () => {
+    const ip = await ingressIP();
+    expect(ip).not.toBe(lbIP);
+    expect(c!.ingress?.httpUrl).toBe('http://172.31.0.11:80');
+    // externalTrafficPolicy Local: only node-1 (the router's node) may announce it.
+    await until(
+      async () => c!.lb!.current().find((a) => a.ip === ip)?.node === 'node-1',
+      'node-1 announces',
+      10_000,
+    );
+    const cls = await client.get(
+      findResource('networking.k8s.io', 'v1', 'ingressclasses')!,
+      undefined,
+      'podnet',
+    );
+    expect(cls.metadata.annotations?.['ingressclass.kubernetes.io/is-default-class']).toBe('true');
+    // The router publishes the Service's LB IP on the Ingress it serves.
+    await until(
+      async () =>
+        (await client.get<Ingress>(INGRESSES, NS, 'demo')).status?.loadBalancer?.ingress?.[0]?.ip === ip,
+      'Ingress status',
+      15_000,
+    );
+  });
+
+  it('routes an outside client by Host and path to the right pods, with its own address', async () => {
+    const ip = await ingressIP();
+    await until(
+      async () => curlHost(ip, 'web.example.com', '/hostname').stdout.startsWith('web-'),
+      'web',
+      20_000,
+    );
+    const webPods = new Set<string>();
+    for (let i = 0; i < 8; i++) {
+      const r = curlHost(ip, 'web.example.com', '/hostname');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^web-/);
+      webPods.add(r.stdout.trim());
+    }
+    expect(webPods.size).toBe(2);
+    const api = JSON.parse(curlHost(ip, 'api.example.com', '/v1/items?x=1').stdout);
+    expect(api.pod).toMatch(/^api-/);
+    expect(api.path).toBe('/v1/items?x=1');
+    expect(api.host).toBe('api.example.com');
+    // Local traffic policy keeps the client's address: the router saw 172.31.0.99.
+    expect(api.headers['x-forwarded-for']).toBe('172.31.0.99');
+    expect(api.headers['x-real-ip']).toBe('172.31.0.99');
+    expect(curlHost(ip, 'api.example.com', '/hostname').stdout).toMatch(/^web-/);
+    const miss = curlHost(ip, 'api.example.com', '/v2', ['-o', '/dev/null', '-w', '%{http_code}']);
+    expect(miss.stdout).toBe('404');
+    // A TLS host over plain HTTP is redirected.
+    const redir = curlHost(ip, 'secure.example.com', '/a', [
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code} %{redirect_url}',
+    ]);
+    expect(redir.stdout).toBe('308 https://secure.example.com/a');
+  });
+
+  it('terminates TLS by SNI with the certificate from the Secret', async () => {
+    const ip = await ingressIP();
+    const cert = spawnSync(
+      'ip',
+      [
+        'netns',
+        'exec',
+        outside!.netns,
+        'sh',
+        '-c',
+        `openssl s_client -connect ${ip}:443 -servername secure.example.com </dev/null 2>/dev/null | openssl x509 -noout -subject`,
+      ],
+      { encoding: 'utf8', timeout: 10_000 },
+    ).stdout;
+    expect(cert).toContain('CN = secure.example.com');
+    const other = spawnSync(
+      'ip',
+      [
+        'netns',
+        'exec',
+        outside!.netns,
+        'sh',
+        '-c',
+        `openssl s_client -connect ${ip}:443 -servername nobody.example.com </dev/null 2>/dev/null | openssl x509 -noout -subject`,
+      ],
+      { encoding: 'utf8', timeout: 10_000 },
+    ).stdout;
+    expect(other).toContain('podnet-ingress-default');
+    const https = inNs(outside!.netns, [
+      'curl',
+      '-sk',
+      '--max-time',
+      '3',
+      '--resolve',
+      `secure.example.com:443:${ip}`,
+      'https://secure.example.com/hostname',
+    ]);
+    expect(https.code, https.stderr).toBe(0);
+    expect(https.stdout).toMatch(/^api-/);
   });
 
   it('moves the IP to the other node when the announcing node’s agent stops', async () => {
