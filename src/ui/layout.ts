@@ -56,6 +56,9 @@ const CARD_W = 240;
 const ROW_H = 16;
 const LINK_ROOM = 70;
 const MAX_TEXT = 34;
+/** Cards are narrower than node columns: fewer characters fit. */
+const CARD_TITLE = 29;
+const CARD_ROW = 32;
 
 /** Shortens text to fit a box (SVG text does not wrap or clip by itself). */
 export function clip(text: string, max = MAX_TEXT): string {
@@ -122,8 +125,8 @@ export function layoutGraph(g: UiGraph): Scene {
       id: `route:${r.id}`,
       kind: 'route' as const,
       h: cardHeight(rows.length),
-      title: clip(`${r.host}${r.path}`),
-      rows: rows.map((t) => clip(t, 38)),
+      title: clip(`${r.host}${r.path}`, CARD_TITLE),
+      rows: rows.map((t) => clip(t, CARD_ROW)),
       state: 'ok' as const,
     };
   });
@@ -139,8 +142,8 @@ export function layoutGraph(g: UiGraph): Scene {
       id: `service:${s.id}`,
       kind: 'service' as const,
       h: cardHeight(rows.length),
-      title: clip(s.namespace === 'default' ? s.name : s.id),
-      rows: rows.map((t) => clip(t, 38)),
+      title: clip(s.namespace === 'default' ? s.name : s.id, CARD_TITLE),
+      rows: rows.map((t) => clip(t, CARD_ROW)),
       state: (s.endpoints.length === 0 || ready > 0 ? 'ok' : 'warn') as SceneBox['state'],
     };
   });

@@ -24,10 +24,15 @@ function h(tag, attrs = {}, ...children) {
   return e;
 }
 
-/** A gentle vertical S-curve, so links fan out instead of overlapping. */
+/**
+ * A gentle S-curve, so links fan out instead of overlapping. Links to a pod enter from its left
+ * edge (its node's header is above it), so they bend in horizontally over a short distance.
+ */
 function curve(l) {
   const dy = Math.max(30, Math.abs(l.y2 - l.y1) / 2);
-  return `M${l.x1},${l.y1} C${l.x1},${l.y1 + dy} ${l.x2 - (l.to.startsWith('pod:') ? dy : 0)},${l.y2 - (l.to.startsWith('pod:') ? 0 : dy)} ${l.x2},${l.y2}`;
+  const toPod = l.to.startsWith('pod:');
+  const c2 = toPod ? `${l.x2 - 24},${l.y2}` : `${l.x2},${l.y2 - dy}`;
+  return `M${l.x1},${l.y1} C${l.x1},${l.y1 + dy} ${c2} ${l.x2},${l.y2}`;
 }
 
 function render() {
