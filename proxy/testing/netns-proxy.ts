@@ -106,12 +106,16 @@ export class NetnsProxy {
     return (await this.call('sync')) as { conntrackErrors: string[] };
   }
 
-  /** Closes the backend, removes its rules and waits for the child to exit. */
-  async dispose(): Promise<void> {
+  /**
+   * Closes the backend, removes its rules and waits for the child to exit: by request, or with
+   * `how: 'SIGTERM'` the way a node process is stopped.
+   */
+  async dispose(how: 'exit' | 'SIGTERM' = 'exit'): Promise<void> {
     if (this.exited) return;
     const gone = new Promise<void>((r) => this.child.once('exit', () => r()));
     const t = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
-    await this.call('exit').catch(() => {});
+    if (how === 'SIGTERM') this.child.kill('SIGTERM');
+    else await this.call('exit').catch(() => {});
     await gone;
     clearTimeout(t);
   }

@@ -266,7 +266,8 @@ describe.skipIf(!isRoot)('Service behaviour in every proxy mode', () => {
       expect((await proxy.sync()).conntrackErrors).toEqual([]);
     }, 60_000);
     afterAll(async () => {
-      await proxy?.dispose();
+      // Stopped as a node process is: SIGTERM.
+      await proxy?.dispose('SIGTERM');
       // Nothing of ours may survive the proxy: no KUBE-* chain, no kube-proxy table.
       const ipt = await realExec.run('iptables-save', [], { netns: NS.node });
       expect(ipt.stdout).not.toMatch(/KUBE-/);
@@ -287,6 +288,12 @@ describe.skipIf(!isRoot)('Service behaviour in every proxy mode', () => {
 
     it('NodePort (Cluster policy) from outside reaches the endpoints from the node address', async () => {
       const replies = await tcp(NS.cli, NODE_IP, 30080, 10);
+      for (const r of replies) expect(r).toMatch(new RegExp(`^(${B1}|${B2}) ${BRIDGE}$`));
+    }, 60_000);
+
+    it('the node itself reaches a ClusterIP (OUTPUT path), from its own address', async () => {
+      const replies = await tcp(NS.node, '10.96.0.10', 80, 6);
+      // Kernel modes masquerade (the node's source is outside the cluster CIDR); userspace relays.
       for (const r of replies) expect(r).toMatch(new RegExp(`^(${B1}|${B2}) ${BRIDGE}$`));
     }, 60_000);
 
