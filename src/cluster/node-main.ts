@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     nodeNetns: cfg.netns,
     hostIP: cfg.hostIP,
     podCIDR: cfg.podCIDR,
-    cni: { binDir: cfg.cniBinDir, confPath: cfg.cniConfPath, env },
+    cni: { binDir: cfg.cniBinDir, confPath: cfg.cniConfPath, env, mtu: cfg.podMTU },
     stateDir: cfg.stateDir,
     clusterDNS: cfg.clusterDNS,
     heartbeatMs: cfg.heartbeatMs,

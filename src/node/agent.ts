@@ -17,6 +17,7 @@ import {
   type ConfigMap,
   type Container,
   type ContainerStatus,
+  type Event,
   findResource,
   isApiError,
   type Node,
@@ -29,6 +30,7 @@ import {
   type ApiClient,
   deletedObject,
   InformerFactory,
+  ItemExponentialRateLimiter,
   metaNamespaceKey,
   runWorkers,
   type SharedInformer,
@@ -57,6 +59,7 @@ const NODES = findResource('', 'v1', 'nodes')!;
 const SERVICES = findResource('', 'v1', 'services')!;
 const CONFIGMAPS = findResource('', 'v1', 'configmaps')!;
 const SECRETS = findResource('', 'v1', 'secrets')!;
+const EVENTS = findResource('', 'v1', 'events')!;
 
 /** Options of the node agent. */
 export interface NodeAgentOptions {
@@ -78,6 +81,8 @@ export interface NodeAgentOptions {
     types?: CniTypes;
     /** Extra environment for plugins (e.g. PODNET_CNI_SOCKET). */
     env?: Record<string, string>;
+    /** MTU of pod interfaces and the bridge (the LAN MTU less the overlay's header, e.g. 1450 under VXLAN); default the kernel's 1500. */
+    mtu?: number;
   };
   /** Agent state: sandbox records, IPAM data, container logs. */
   stateDir: string;
@@ -92,6 +97,12 @@ export interface NodeAgentOptions {
   backoff?: Partial<BackoffPolicy>;
   /** Workers syncing pods in parallel (default 4). */
   workers?: number;
+  /**
+   * Back-off between retries of a failed pod sync, e.g. a CNI ADD that failed (first delay,
+   * doubling up to the cap; default 500 ms → 15 s). A failure is never final: the sandbox is torn
+   * down and set up again, as the kubelet does.
+   */
+  syncBackoff?: { baseMs?: number; maxMs?: number };
   /** On dispose, also tear down every sandbox (CNI DEL, delete netns); default false (a restart adopts them). */
   teardownOnDispose?: boolean;
   log?: (line: string) => void;
@@ -285,6 +296,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
       podCIDR: cidr,
       dataDir: join(stateDir, 'ipam'),
       types: opts.cni.types,
+      mtu: opts.cni.mtu,
     });
     mkdirSync(dirname(opts.cni.confPath), { recursive: true });
     writeFileSync(opts.cni.confPath, `${JSON.stringify(conflist, null, 2)}\n`);
@@ -292,6 +304,41 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     void writeNodeStatus();
     for (const k of pods.keys()) queue.add(k);
     for (const p of podInformer.list()) queue.add(metaNamespaceKey(p));
+  };
+
+  /** Writes a core/v1 Event about a pod from this node's kubelet (best effort, as in the kubelet). */
+  const podEvent = async (pod: Pod, type: 'Normal' | 'Warning', reason: string, message: string) => {
+    const ts = nowIso();
+    const ev: Event = {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: {
+        name: `${pod.metadata.name}.${(Date.now() * 1000 + Math.floor(Math.random() * 1000)).toString(16)}`,
+        namespace: pod.metadata.namespace ?? 'default',
+      },
+      involvedObject: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        name: pod.metadata.name,
+        namespace: pod.metadata.namespace,
+        uid: pod.metadata.uid,
+        resourceVersion: pod.metadata.resourceVersion,
+      },
+      reason,
+      message,
+      type,
+      source: { component: 'kubelet', host: opts.nodeName },
+      firstTimestamp: ts,
+      lastTimestamp: ts,
+      count: 1,
+      reportingComponent: 'kubelet',
+      reportingInstance: opts.nodeName,
+    };
+    try {
+      await client.create(EVENTS, ev);
+    } catch (e) {
+      log(`event ${reason} for pod ${pod.metadata.namespace}/${pod.metadata.name}: ${(e as Error).message}`);
+    }
   };
 
   // ---- Sandboxes --------------------------------------------------------------------------------
@@ -715,8 +762,16 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
         st.message = (e as Error).message;
         st.reason = conflist ? 'SandboxCreationFailed' : 'NetworkNotReady';
         scheduleStatus(st);
-        if (conflist) throw e;
-        return;
+        if (!conflist) return; // the podCIDR's arrival requeues every pod
+        // ensureSandbox has torn down what it made (CNI DEL, netns); the throw sends the key back
+        // to the queue with a per-pod back-off, so a transient failure is retried, never final.
+        void podEvent(
+          st.pod,
+          'Warning',
+          'FailedCreatePodSandBox',
+          `Failed to create pod sandbox: ${st.message} (retry ${queue.numRequeues(key) + 1})`,
+        );
+        throw e;
       }
     }
     ensureContainers(st);
@@ -739,7 +794,13 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
   const nodeInformer: SharedInformer<Node> = factory.informerFor<Node>(NODES, {
     fieldSelector: `metadata.name=${opts.nodeName}`,
   });
-  const queue = new WorkQueue<string>({ name: `node-agent-${opts.nodeName}` });
+  const queue = new WorkQueue<string>({
+    name: `node-agent-${opts.nodeName}`,
+    rateLimiter: new ItemExponentialRateLimiter<string>(
+      opts.syncBackoff?.baseMs ?? 500,
+      opts.syncBackoff?.maxMs ?? 15_000,
+    ),
+  });
   podInformer.addEventHandler({
     onAdd: (p) => queue.add(metaNamespaceKey(p)),
     onUpdate: (_o, p) => queue.add(metaNamespaceKey(p)),

@@ -73,7 +73,8 @@ export function computePodStatus(
   const containersReady = unready.length === 0 && v.containers.length > 0 && !terminal;
   const msg = `containers with unready status: [${unready.join(' ')}]`;
   const conditions: PodCondition[] = [
-    cond(prev, 'PodReadyToStartContainers', v.sandboxReady, now),
+    // Why there is no sandbox yet (a failed CNI ADD being retried) shows on this condition.
+    cond(prev, 'PodReadyToStartContainers', v.sandboxReady, now, v.reason, v.message),
     cond(
       prev,
       'Initialized',
