@@ -134,7 +134,7 @@ exec ${join(ROOT, 'cni/bin/podnet-bridge')}
       `pod Running after retries (agent log: ${logLines.slice(-5).join(' | ')})`,
     );
     expect(running?.status?.podIP).toMatch(/^10\.251\.7\.\d+$/);
-    expect(running.status?.conditions?.find((x) => x.type === 'PodReadyToStartContainers')?.status).toBe(
+    expect(running?.status?.conditions?.find((x) => x.type === 'PodReadyToStartContainers')?.status).toBe(
       'True',
     );
     expect(readFileSync(join(dir, 'adds'), 'utf8').trim()).toBe('3');
