@@ -184,9 +184,12 @@ describe('startUiServer', () => {
       // A deletion is pushed too.
       sources.pods!.delete(makePod('web-a'));
       await until(() => stream.events.at(-1)!.graph.nodes[0]!.pods.length === 3, 'the deletion');
+      expect(server.openStreams()).toBe(1);
     } finally {
       await stream.close();
     }
+    // A page that goes away is forgotten.
+    await until(() => server.openStreams() === 0, 'the closed stream to be dropped');
   });
 
   it("reads a pod's interfaces and routes in its sandbox namespace", async () => {

@@ -57,6 +57,8 @@ export interface UiServer extends Disposable {
   readonly port: number;
   /** The latest snapshot (what a page connecting now gets first). */
   snapshot(): UiSnapshot;
+  /** Number of pages connected to the event stream now. */
+  openStreams(): number;
   /** Resolves once every informer has synced (rejects after `timeoutMs`). */
   waitForSync(timeoutMs?: number): Promise<void>;
   dispose(): Promise<void>;
@@ -212,7 +214,8 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
       res.write('retry: 1000\n\n');
       send(res, current);
       clients.add(res);
-      req.on('close', () => clients.delete(res));
+      // The response's close (not the request's, which ends with its empty body) is the page leaving.
+      res.on('close', () => clients.delete(res));
       return;
     }
     const m = /^\/api\/pods\/([^/]+)\/([^/]+)\/network$/.exec(url.pathname);
@@ -259,6 +262,7 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
     url: `http://${shownHost}:${port}/`,
     port,
     snapshot: () => current,
+    openStreams: () => clients.size,
     async waitForSync(timeoutMs?: number) {
       await o.factory.waitForSync({ timeoutMs });
       await synced;
