@@ -198,8 +198,23 @@ function purgeState(stateDir: string): void {
     if (f !== 'podnet.log') rmSync(join(stateDir, f), { recursive: true, force: true });
 }
 
-async function down(f: { name?: string; all?: boolean }): Promise<void> {
+/** Flags of `podnet down`. */
+interface DownFlags {
+  name?: string;
+  all?: boolean;
+  prefix?: string;
+}
+
+async function down(f: DownFlags): Promise<void> {
   if (!f.name && !f.all) throw new PodnetError('PN_ERR_USAGE', 'give --name NAME or --all', 'name');
+  if (f.prefix !== undefined && !f.all)
+    throw new PodnetError('PN_ERR_USAGE', '--prefix only applies with --all', 'prefix');
+  if (f.prefix !== undefined && !/^[a-z0-9][a-z0-9-]{0,11}$/.test(f.prefix))
+    throw new PodnetError(
+      'PN_ERR_USAGE',
+      `--prefix "${f.prefix}" is invalid: use 1-12 lower-case letters, digits or '-' (the start of cluster names)`,
+      'prefix',
+    );
   const { destroyCluster, sweepAll } = await import('../../cluster/build.ts');
   const { readPidFile, stopProcess } = await import('../../cluster/procs.ts');
   const stopMain = async (dir: string) => {
@@ -218,10 +233,13 @@ async function down(f: { name?: string; all?: boolean }): Promise<void> {
     return;
   }
   if (f.all) {
+    // With --prefix P only clusters named P… and names pn-P… are touched: other clusters running
+    // on the same machine (another user's, another test's) are left alone.
+    const p = f.prefix ?? '';
     const clustersDir = join(podnetHome(), 'clusters');
-    const names = existsSync(clustersDir) ? readdirSync(clustersDir) : [];
+    const names = (existsSync(clustersDir) ? readdirSync(clustersDir) : []).filter((n) => n.startsWith(p));
     for (const n of names) if (await stopMain(join(clustersDir, n))) out(`stopped cluster "${n}"`);
-    const r = await sweepAll({ clustersDir });
+    const r = await sweepAll({ clustersDir, prefix: `pn-${p}` });
     for (const n of names) purgeState(join(clustersDir, n));
     out(
       `removed ${r.namespaces.length} namespaces, ${r.links.length} links, ${r.etcDirs.length} /etc/netns entries, ${r.processes} stray processes`,
@@ -300,7 +318,8 @@ export function register(program: Command): void {
     .description('stop a cluster and remove its namespaces, processes and state')
     .option('--name <name>', 'cluster name')
     .option('--all', 'every podnet cluster, and anything else named pn-* (crash recovery)')
-    .action((f: { name?: string; all?: boolean }) => down(f));
+    .option('--prefix <p>', 'with --all: only clusters whose name starts with P (sweeps pn-P*)')
+    .action((f: DownFlags) => down(f));
   program
     .command('status')
     .description('list running clusters')
