@@ -3,8 +3,10 @@
  * line in STEP_KINDS (the parser, the JSON Schema and the docs table all read this list).
  */
 import type { StepKind } from '../types.ts';
+import { captureStep } from './capture.ts';
 import { execStep } from './exec.ts';
 import { killStep, partitionStep } from './faults.ts';
+import { matrixStep } from './matrix.ts';
 import { applyStep, deleteStep, scaleStep } from './objects.ts';
 import { requestStep } from './request.ts';
 import { waitStep } from './wait.ts';
@@ -19,7 +21,8 @@ export const STEP_KINDS: ReadonlyArray<StepKind<any>> = [
   requestStep,
   killStep,
   partitionStep,
-  // captureStep, matrixStep (H3)
+  captureStep,
+  matrixStep,
 ];
 
 /** The step kind registered under `kind`, if any. */
