@@ -1,5 +1,5 @@
 // kube-proxy on a real emulated cluster (runCluster in-process, as `podnet up` does), once per
-// proxy mode. Cluster pnkp (iptables) / pnkn (nftables): 2 nodes on LAN 172.31.0.0/24 (node-1
+// proxy mode. Cluster pnkp (iptables) / pnkn (nftables) / h5us (userspace): 2 nodes on LAN 172.31.0.0/24 (node-1
 // .11, node-2 .12), pods 10.244.1.0/24 and 10.244.2.0/24, Services 10.96.0.0/12, DNS 10.96.0.10.
 // Four netexec pods (two pinned to each node) behind a ClusterIP Service and a NodePort Service;
 // checks load balancing across nodes, cluster DNS through its Service IP, REJECT for a Service
@@ -54,6 +54,7 @@ const isReady = (p: Pod) => p.status?.conditions?.find((c) => c.type === 'Ready'
 for (const [mode, name] of [
   ['iptables', 'pnkp'],
   ['nftables', 'pnkn'],
+  ['userspace', 'h5us'],
 ] as const) {
   describe.skipIf(!isRoot)(`kube-proxy in a 2-node cluster (${mode})`, () => {
     const home = mkdtempSync(join(tmpdir(), `pn-${name}-`));
@@ -230,10 +231,10 @@ for (const [mode, name] of [
 
     it('removes its rules when its node process gets SIGTERM', async () => {
       const rules = () =>
-        mode === 'iptables'
+        mode !== 'nftables'
           ? inNode(name, 1, ['iptables-save']).stdout
           : inNode(name, 1, ['nft', 'list', 'ruleset']).stdout;
-      const kube = mode === 'iptables' ? /KUBE-/ : /table ip kube-proxy/;
+      const kube = mode !== 'nftables' ? /KUBE-/ : /table ip kube-proxy/;
       expect(rules()).toMatch(kube);
       const pid = c!.nodePids['node-1']!;
       process.kill(pid, 'SIGTERM');
