@@ -97,7 +97,8 @@ async function main(): Promise<void> {
 }
 
 // Run only as a program, not when imported (tests import parseRouterArgs).
-if (process.argv[1] && /proxy[/\\]ingress[/\\]main\.(ts|js|mjs)$/.test(process.argv[1])) {
+// (`ingress-main-<cluster>.mjs` is the bundle `podnet up` makes of this file.)
+if (process.argv[1] && /(proxy[/\\]ingress[/\\]main\.ts|ingress-main-[^/\\]*\.mjs)$/.test(process.argv[1])) {
   main().catch((e) => {
     process.stderr.write(`ingress: ${(e as Error)?.message ?? e}\n`);
     process.exit(1);

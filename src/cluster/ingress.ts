@@ -9,7 +9,9 @@
  * `podnet up` also creates the default IngressClass `podnet`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isApiError } from '../api/errors.ts';
 import { findResource, type ResourceInfo } from '../api/resources.ts';
 import type { KubeObject } from '../api/types.ts';
@@ -26,6 +28,10 @@ export const INGRESS_SERVICE = 'ingress-nginx-controller';
 export const INGRESS_CLASS = 'podnet';
 /** Controller name the router answers to (proxy/ingress DEFAULT_CONTROLLER_NAME). */
 export const INGRESS_CONTROLLER_NAME = 'podnet.dev/ingress';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+/** The repository root (proxy/ingress/main.ts lives there). */
+const REPO = resolve(HERE, '../..');
 
 const R = (group: string, plural: string): ResourceInfo => findResource(group, 'v1', plural)!;
 
@@ -132,6 +138,59 @@ export async function publishIngressObjects(client: ApiClient, p: IngressPlaceme
   } as KubeObject);
 }
 
+/**
+ * Where a cluster's router bundle goes: under the repository (like the node bundle), so the
+ * packages it leaves external resolve from node_modules.
+ */
+export function routerBundlePath(cluster: string): string {
+  return join(HERE, '../../node_modules/.cache/podnet', `ingress-main-${cluster}.mjs`);
+}
+
+/**
+ * Bundles proxy/ingress/main.ts with esbuild into `outFile`, so the router starts from plain
+ * JavaScript instead of compiling its TypeScript through tsx (seconds on a busy machine). Returns
+ * the argv prefix that runs it, or undefined (then tsx is used) when bundling fails.
+ */
+export async function bundleRouter(
+  outFile: string,
+  log: (l: string) => void = () => {},
+): Promise<string[] | undefined> {
+  try {
+    const esbuild = await import('esbuild');
+    await esbuild.build({
+      entryPoints: [join(REPO, 'proxy', 'ingress', 'main.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      outfile: outFile,
+      logLevel: 'silent',
+      packages: 'external',
+      plugins: [
+        {
+          // A bundled module's import.meta.url names the bundle; the worker launcher needs its own
+          // file's location (it forks worker.ts next to it), so pin it per source file.
+          name: 'podnet-router-import-meta',
+          setup(build) {
+            build.onLoad({ filter: /\.ts$/ }, async (args) => {
+              const text = await readFile(args.path, 'utf8');
+              if (!text.includes('import.meta.url')) return undefined;
+              return {
+                contents: text.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)),
+                loader: 'ts',
+              };
+            });
+          },
+        },
+      ],
+    });
+    return [process.execPath, outFile];
+  } catch (e) {
+    log(`bundling the ingress router failed (${(e as Error).message.split('\n')[0]}); it runs through tsx`);
+    return undefined;
+  }
+}
+
 /** Options of startClusterIngress. */
 export interface ClusterIngressOptions extends IngressPlacement {
   client: ApiClient;
@@ -141,11 +200,11 @@ export interface ClusterIngressOptions extends IngressPlacement {
   kubeconfig: string;
   /** Directory for the pid file. */
   runDir: string;
-  /** The repository root (proxy/ingress/main.ts lives there). */
-  repoRoot: string;
+  /** Program to run (bundleRouter's result); default `node --import tsx proxy/ingress/main.ts`. */
+  argv?: string[];
   /** Router worker processes (default 1). */
   workers?: number;
-  /** How long to wait for the router to listen (ms, default 60 000). */
+  /** How long `ready` waits for the router to listen (ms, default 60 000). */
   readyTimeoutMs?: number;
   log?: (line: string) => void;
 }
@@ -156,31 +215,33 @@ export interface ClusterIngress {
   /** `http://nodeIP:port` the router listens on (inside the cluster's LAN). */
   httpUrl: string;
   httpsUrl: string;
+  /** Resolves once the router listens (it may first wait for the node's API relay). */
+  ready: Promise<void>;
   /** Stops the router (SIGTERM, then SIGKILL after 10 s). */
   dispose(): Promise<void>;
 }
 
 /**
  * Publishes the objects (publishIngressObjects), then starts the router in the node's network
- * namespace and resolves once it listens. The process exits with its parent (IPC channel).
+ * namespace; `ready` resolves once it listens. The process exits with its parent (IPC channel).
  */
 export async function startClusterIngress(o: ClusterIngressOptions): Promise<ClusterIngress> {
   await publishIngressObjects(o.client, o);
   const log = o.log ?? (() => {});
+  const httpPort = o.httpPort ?? 80;
+  const httpsPort = o.httpsPort ?? 443;
+  const argv = o.argv ?? [process.execPath, '--import', 'tsx', join(REPO, 'proxy', 'ingress', 'main.ts')];
   const args = [
     `--net=${nsPath(o.netns)}`,
-    process.execPath,
-    '--import',
-    'tsx',
-    join(resolve(o.repoRoot), 'proxy', 'ingress', 'main.ts'),
+    ...argv,
     '--kubeconfig',
     o.kubeconfig,
     '--listen',
     o.nodeIP,
     '--http-port',
-    String(o.httpPort ?? 80),
+    String(httpPort),
     '--https-port',
-    String(o.httpsPort ?? 443),
+    String(httpsPort),
     '--publish-service',
     `${INGRESS_NAMESPACE}/${INGRESS_SERVICE}`,
     '--workers',
@@ -188,62 +249,60 @@ export async function startClusterIngress(o: ClusterIngressOptions): Promise<Clu
   ];
   const child: ChildProcess = spawn('nsenter', args, {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    cwd: o.repoRoot,
+    cwd: REPO,
   });
+  // The channel only tells the router when we die; it must not keep us alive.
   child.channel?.unref();
   const rec = child.pid ? writePidFile(o.runDir, 'ingress', child.pid) : undefined;
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    if (rec) await stopProcess(rec, 10_000);
-    else child.kill('SIGKILL');
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      if (rec) await stopProcess(rec, 10_000);
+      else child.kill('SIGKILL');
+    })();
+    return stopping;
   };
-  try {
-    const urls = await new Promise<[string, string]>((res, rej) => {
-      let buf = '';
-      const timer = setTimeout(
-        () =>
-          rej(
-            new PodnetError(
-              'PN_ERR_TIMEOUT',
-              `ingress router not listening after ${o.readyTimeoutMs ?? 60_000} ms`,
-            ),
-          ),
-        o.readyTimeoutMs ?? 60_000,
-      );
-      const onLine = (l: string) => {
-        const m = /^ready (\S+) (\S+)/.exec(l);
-        if (m) {
-          clearTimeout(timer);
-          res([m[1], m[2]]);
-        } else if (l.trim()) log(l);
-      };
-      child.stdout?.on('data', (b: Buffer) => {
-        buf += b.toString();
-        let i = buf.indexOf('\n');
-        while (i >= 0) {
-          onLine(buf.slice(0, i));
-          buf = buf.slice(i + 1);
-          i = buf.indexOf('\n');
-        }
-      });
-      let err = '';
-      child.stderr?.on('data', (b: Buffer) => {
-        err += b.toString();
-        for (const l of b.toString().split('\n')) if (l.trim()) log(l);
-      });
-      child.once('exit', (code, sig) => {
+  const timeoutMs = o.readyTimeoutMs ?? 60_000;
+  const ready = new Promise<void>((res, rej) => {
+    let buf = '';
+    let err = '';
+    const timer = setTimeout(
+      () => rej(new PodnetError('PN_ERR_TIMEOUT', `ingress router not listening after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const onLine = (l: string) => {
+      if (/^ready /.test(l)) {
         clearTimeout(timer);
-        rej(
-          new PodnetError(
-            'PN_ERR_INTERNAL',
-            `ingress router exited (${sig ?? `code ${code}`}) before listening: ${err.trim().split('\n').pop() ?? ''}`,
-          ),
-        );
-      });
+        res();
+      } else if (l.trim()) log(l);
+    };
+    child.stdout?.on('data', (b: Buffer) => {
+      buf += b.toString();
+      let i = buf.indexOf('\n');
+      while (i >= 0) {
+        onLine(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+        i = buf.indexOf('\n');
+      }
     });
-    return { pid: child.pid!, httpUrl: urls[0], httpsUrl: urls[1], dispose: stop };
-  } catch (e) {
-    await stop();
-    throw e;
-  }
+    child.stderr?.on('data', (b: Buffer) => {
+      err += b.toString();
+      for (const l of b.toString().split('\n')) if (l.trim()) log(l);
+    });
+    child.once('exit', (code, sig) => {
+      clearTimeout(timer);
+      const last = err.trim().split('\n').pop() ?? '';
+      rej(new PodnetError('PN_ERR_INTERNAL', `ingress router exited (${sig ?? `code ${code}`}): ${last}`));
+    });
+  });
+  // Observed here so an early exit is never an unhandled rejection; callers await `ready`.
+  ready.catch(() => {});
+  return {
+    pid: child.pid ?? -1,
+    httpUrl: `http://${o.nodeIP}:${httpPort}`,
+    httpsUrl: `https://${o.nodeIP}:${httpsPort}`,
+    ready,
+    dispose: stop,
+  };
 }

@@ -30,10 +30,12 @@ import { DisposableStore } from '../util/disposable.ts';
 import { PodnetError } from '../util/errors.ts';
 import { buildCluster, destroyCluster, ownsNetns } from './build.ts';
 import {
+  bundleRouter,
   type ClusterIngress,
   INGRESS_CLASS,
   INGRESS_NAMESPACE,
   INGRESS_SERVICE,
+  routerBundlePath,
   startClusterIngress,
 } from './ingress.ts';
 import { type LbAnnouncer, startLbAnnouncer } from './lb.ts';
@@ -387,6 +389,11 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
   const bundling =
     o.nodeAgents === false ? Promise.resolve(undefined) : bundleNodeMain(nodeBundlePath(spec.name), log);
   owner.defer(() => rmSync(nodeBundlePath(spec.name), { force: true }));
+  const routerBundling =
+    o.nodeAgents === false || o.ingress === false
+      ? Promise.resolve(undefined)
+      : bundleRouter(routerBundlePath(spec.name), log);
+  owner.defer(() => rmSync(routerBundlePath(spec.name), { force: true }));
   try {
     step(`kernel: ${plan.namespaces.length} namespaces, ${spec.overlay} overlay`);
     const built = await buildCluster(plan, { kernel, log: (l) => step(`  ${l}`) });
@@ -520,6 +527,24 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
       step(`LoadBalancer IPs ${spec.loadBalancerPool} announced on the LAN (layer 2)`);
     }
 
+    let ingress: ClusterIngress | undefined;
+    if (o.ingress !== false && o.nodeAgents !== false) {
+      // Started now, in parallel with the nodes becoming Ready: it waits for node-1's API relay.
+      const n1 = plan.nodes[0];
+      ingress = await startClusterIngress({
+        client,
+        nodeName: n1.name,
+        nodeIP: n1.lanIP,
+        netns: n1.netns,
+        kubeconfig: nodeKubeconfig,
+        runDir,
+        argv: await routerBundling,
+        workers: o.ingressWorkers,
+        log: (l) => o.nodeLog?.(`[ingress] ${l}`),
+      });
+      owner.add(ingress);
+    }
+
     if (o.nodeAgents !== false) {
       step('waiting for every node to be Ready');
       await waitReady(
@@ -544,23 +569,10 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
       }
     }
 
-    let ingress: ClusterIngress | undefined;
-    if (o.ingress !== false && o.nodeAgents !== false) {
-      const n1 = plan.nodes[0];
-      ingress = await startClusterIngress({
-        client,
-        nodeName: n1.name,
-        nodeIP: n1.lanIP,
-        netns: n1.netns,
-        kubeconfig: nodeKubeconfig,
-        runDir,
-        repoRoot: REPO_ROOT,
-        workers: o.ingressWorkers,
-        log: (l) => o.nodeLog?.(`[ingress] ${l}`),
-      });
-      owner.add(ingress);
+    if (ingress) {
+      await ingress.ready;
       step(
-        `ingress router on ${n1.name} (${ingress.httpUrl}), Service ${INGRESS_NAMESPACE}/${INGRESS_SERVICE}, IngressClass ${INGRESS_CLASS}`,
+        `ingress router on ${plan.nodes[0].name} (${ingress.httpUrl}), Service ${INGRESS_NAMESPACE}/${INGRESS_SERVICE}, IngressClass ${INGRESS_CLASS}`,
       );
     }
 

@@ -7,10 +7,10 @@
 // node) behind a LoadBalancer Service; the node announcing its IP is killed at the end and the
 // IP must move to the other node.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Pod, Service } from '../../../src/api/kinds/core.ts';
 import type { Ingress } from '../../../src/api/kinds/networking.ts';
 import type { KubeObject } from '../../../src/api/types.ts';
@@ -65,6 +65,12 @@ describe.skipIf(!isRoot)('LoadBalancer IPs and the ingress router in a 2-node cl
   let client: RunningCluster['client'];
   let outside: LanClient | undefined;
   let lbIP = '';
+  // Component logs, written out when a test fails (the only window into the node processes).
+  const nodeLines: string[] = [];
+  afterEach((ctx) => {
+    if (ctx.task.result?.state === 'fail')
+      writeFileSync(join(tmpdir(), `pn-${NAME}-failure.log`), `${nodeLines.join('\n')}\n`);
+  });
 
   beforeAll(async () => {
     await destroyCluster(NAME);
@@ -76,6 +82,7 @@ describe.skipIf(!isRoot)('LoadBalancer IPs and the ingress router in a 2-node cl
       nodeMonitorGraceMs: 4000,
       nodeMonitorPeriodMs: 500,
       readyTimeoutMs: 90_000,
+      nodeLog: (l) => nodeLines.push(l),
     });
     client = c.client;
     outside = await attachLanClient({
@@ -230,7 +237,7 @@ describe.skipIf(!isRoot)('LoadBalancer IPs and the ingress router in a 2-node cl
   }, 60_000);
 
   const curlLB = (path = '/hostname') =>
-    inNs(outside!.netns, ['curl', '-s', '--max-time', '2', `http://${lbIP}${path}`]);
+    inNs(outside!.netns, ['curl', '-s', '--max-time', '5', `http://${lbIP}${path}`]);
 
   it('reaches a LoadBalancer IP from an outside client on the LAN, on every backend', async () => {
     expect(lbIP).toMatch(/^172\.31\.0\.(2[0-4]\d|250)$/);
