@@ -32,8 +32,18 @@ export function formatReport(reports: ScenarioReport[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** Drops characters XML 1.0 forbids even escaped (C0 controls other than tab, LF, CR). */
+function stripControls(s: string): string {
+  let out = '';
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (c >= 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) out += ch;
+  }
+  return out;
+}
+
 function xml(s: string): string {
-  return s
+  return stripControls(s)
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')

@@ -5,6 +5,7 @@
  * own cluster, built and torn down in this process; SIGINT/SIGTERM stop the current step and tear
  * down. Exit code 0 when every scenario passed, 1 otherwise.
  */
+import { setMaxListeners } from 'node:events';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -62,6 +63,8 @@ export function register(program: Command): void {
         );
       const progress = (l: string) => (f.json ? process.stderr : process.stdout).write(`${l}\n`);
       const abort = new AbortController();
+      // Each scenario's cluster and steps listen on it; more than the default 10 is expected.
+      setMaxListeners(100, abort.signal);
       const onSignal = (sig: NodeJS.Signals) => {
         progress(`\n${sig}: stopping the current step and tearing down …`);
         abort.abort();
