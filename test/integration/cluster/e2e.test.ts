@@ -206,6 +206,20 @@ describe.skipIf(!isRoot)('emulated cluster end to end', () => {
         }
         expect(new Set(pods.map((p) => p.spec!.nodeName)).size).toBe(3);
 
+        // Pod MTU: the LAN's 1500 on host-gw; 1450 under VXLAN (50 bytes of encapsulation), as flannel.
+        const mtuWanted = overlay === 'vxlan' ? 1450 : 1500;
+        for (const p of pods.slice(0, 3)) {
+          const sb = sandboxName('pne1', {
+            namespace: 'default',
+            name: p.metadata.name!,
+            uid: p.metadata.uid!,
+          });
+          const eth0 = JSON.parse(
+            spawnSync('ip', ['-n', sb, '-j', 'link', 'show', 'dev', 'eth0'], { encoding: 'utf8' }).stdout,
+          );
+          expect(eth0[0].mtu, `${p.metadata.name} eth0 mtu`).toBe(mtuWanted);
+        }
+
         // Pod-to-pod across nodes: the server saw the caller's own pod IP (no NAT).
         let crossNode = 0;
         for (const a of pods) {
