@@ -48,6 +48,12 @@ describe('parseExpectedGrid', () => {
     expect(parseExpectedGrid(['client ✓✗.', 'web ...', '✗✗✗'], ROWS, COLS)[0]).toEqual(['ok', 'fail', 'any']);
   });
 
+  it('accepts a corner word before the header (a YAML block cannot start indented)', () => {
+    const text =
+      'from\\to svc:web:80 pod:db:5432 10.96.0.10:53/udp\nclient ✓ ✗ .\nweb ✓ ✓ ✓\noutside ✗ ✗ ✗\n';
+    expect(parseExpectedGrid(text, ROWS, COLS)[0]).toEqual(['ok', 'fail', 'any']);
+  });
+
   it('names the row and column of a bad symbol', () => {
     try {
       parseExpectedGrid(['✓ ✗ .', '✓ maybe ✓', '✗ ✗ ✗'], ROWS, COLS);

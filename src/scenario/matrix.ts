@@ -57,7 +57,7 @@ function splitCompact(token: string, n: number): string[] | undefined {
  * Parses an expected grid for `rows` × `cols`. Accepted shapes:
  *   - a block of text, one line per row: symbols separated by spaces (`✓ ✗ .`), or written
  *     together (`✓✗.`); a row may start with its label, and the first line may be a header of
- *     column labels. Labels, when given, must match the matrix's own (so a reordered grid is caught).
+ *     column labels (optionally after a corner word such as `from\to`). Labels, when given, must match the matrix's own (so a reordered grid is caught).
  *   - a list of strings, one per row, in the same forms.
  * Blank lines and lines starting with `#` are ignored.
  */
@@ -71,7 +71,10 @@ export function parseExpectedGrid(
     .filter((l) => l !== '' && !l.startsWith('#'));
   let body = lines;
   if (lines.length === rows.length + 1) {
-    const header = lines[0]!.split(/\s+/);
+    let header = lines[0]!.split(/\s+/);
+    // A corner word (`from\to`) may stand above the row labels: in a YAML `|` block the first
+    // line sets the indentation, so a header cannot start with blanks there.
+    if (header.length === cols.length + 1) header = header.slice(1);
     if (header.length !== cols.length) {
       throw new GridError(
         `the header line has ${header.length} labels but the matrix has ${cols.length} columns (${cols.join(', ')})`,
