@@ -11,8 +11,8 @@ import {
   isScalar,
   isSeq,
   LineCounter,
-  parseAllDocuments,
   type Node,
+  parseAllDocuments,
 } from 'yaml';
 import { PodnetError } from '../util/errors.ts';
 import type { FieldPath, FieldReader } from './types.ts';

@@ -6,8 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import type { KubeObject } from '../api/types.ts';
 import type { ResourceInfo } from '../api/resources.ts';
+import type { KubeObject } from '../api/types.ts';
 import { parseManifests } from '../cli/kubectl.ts';
 import { type ClusterSpec, type ClusterSpecInput, resolveClusterSpec } from '../cluster/spec.ts';
 import { PodnetError } from '../util/errors.ts';

@@ -6,8 +6,9 @@
  * JSON line: the outcome of each request — ok / refused / timeout / nxdomain / error, HTTP status
  * and body, DNS addresses. It is bundled to plain JavaScript once per run (fast start-up).
  */
-import { lookup } from 'node:dns/promises';
+
 import { createSocket } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';

@@ -3,7 +3,7 @@
  * place references (`pod:app=client`, `node:node-1`, `outside`) checked at parse time, and small
  * timing utilities. Parsing only checks syntax; names are resolved against the cluster at run time.
  */
-import { resolveResourceName, type ResourceInfo } from '../../api/resources.ts';
+import { type ResourceInfo, resolveResourceName } from '../../api/resources.ts';
 import { parseLabelSelector } from '../../api/selectors.ts';
 import type { FieldReader } from '../types.ts';
 

@@ -5,8 +5,9 @@
  * address), `deleted`, `exists`, `endpoints` (ready endpoints of a Service), `condition` (a named
  * status condition True) and `field` (a dotted path is set, or equals a value).
  */
-import type { KubeObject } from '../../api/types.ts';
+
 import { findResource } from '../../api/resources.ts';
+import type { KubeObject } from '../../api/types.ts';
 import type { RunContext, StepKind, StepOutcome } from '../types.ts';
 import { formatMs, type ObjectRef, readObjectRef, sleep } from './common.ts';
 import { resolveRef } from './objects.ts';
