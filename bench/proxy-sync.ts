@@ -5,13 +5,19 @@
  * network namespace, against `iptables-restore --noflush` / `nft -f` applying the very payload
  * that sync produced, in another fresh namespace. Then, at the largest size, a partial sync after
  * one endpoint of one service changed. Prints ratios (goal: full sync ≤ 1.5× the bare apply).
+ * Three modes: `iptables` (the system's iptables-restore, here iptables-nft), `iptables-legacy`
+ * (the same proxier and payload through iptables-legacy-restore/-save: the x_tables kernel path
+ * upstream's numbers were measured on), and `nftables`. iptables-nft is slow with large payloads,
+ * so it gets smaller sizes by default.
  * Needs root; namespaces are `pn-h5-bs<pid>-<n>` and are removed at the end.
  *
- *   npx tsx bench/proxy-sync.ts [--services 1000,5000,10000] [--rounds 3]
+ *   npx tsx bench/proxy-sync.ts [--services 1000,5000,10000] [--iptables-services 1000,2000]
+ *                               [--modes iptables,iptables-legacy,nftables] [--rounds 3]
  */
 import { execFileSync } from 'node:child_process';
 import { IptablesProxier } from '../proxy/iptables/proxier.ts';
 import { ExecIptablesRunner, type IptablesRunner } from '../proxy/iptables/runner.ts';
+import { type Exec, realExec } from '../src/kernel/exec.ts';
 import { NftablesProxier } from '../proxy/nftables/proxier.ts';
 import { ExecNftRunner, type NftRunner } from '../proxy/nftables/runner.ts';
 import { ep, makeSlice } from '../proxy/testing/builders.ts';
@@ -20,6 +26,8 @@ import { syntheticObjects } from '../proxy/testing/synthetic.ts';
 const args = process.argv.slice(2);
 const opt = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
 const SIZES = (opt('--services') ?? '1000,5000,10000').split(',').map(Number);
+const IPT_NFT_SIZES = (opt('--iptables-services') ?? '1000,2000').split(',').map(Number);
+const MODES = (opt('--modes') ?? 'iptables,iptables-legacy,nftables').split(',') as Mode[];
 const ROUNDS = Number(opt('--rounds') ?? 3);
 const PREFIX = `pn-h5-bs${process.pid}`;
 let seq = 0;
@@ -75,19 +83,33 @@ function bare(ns: string, cmd: string, argv: string[], input: string): number {
   return performance.now() - t;
 }
 
-type Mode = 'iptables' | 'nftables';
+type Mode = 'iptables' | 'iptables-legacy' | 'nftables';
+
+/** Runs iptables-restore/-save as their -legacy variants. */
+const legacyExec: Exec = {
+  run: (cmd, argv, o) =>
+    realExec.run(cmd.startsWith('iptables') ? `iptables-legacy-${cmd.slice(9)}` : cmd, argv, o),
+};
+const restoreCmd = (mode: Mode) =>
+  mode === 'iptables-legacy' ? 'iptables-legacy-restore' : 'iptables-restore';
 
 /** One full sync in a fresh namespace; returns timings and the proxier (for a partial sync). */
 async function fullSync(mode: Mode, n: number) {
   const ns = newNs();
   const objs = syntheticObjects(n, 5);
   const common = { nodeName: 'node-1', nodeIPs: ['192.168.0.2'], clusterCIDR: '10.244.0.0/16' };
-  const ipt = new RecordingIptables(new ExecIptablesRunner({ netns: ns, timeoutMs: 300_000 }));
+  const ipt = new RecordingIptables(
+    new ExecIptablesRunner({
+      netns: ns,
+      timeoutMs: 900_000,
+      exec: mode === 'iptables-legacy' ? legacyExec : realExec,
+    }),
+  );
   const nft = new RecordingNft(new ExecNftRunner({ netns: ns }));
   const proxier =
-    mode === 'iptables'
-      ? new IptablesProxier({ ...common, runner: ipt })
-      : new NftablesProxier({ ...common, runner: nft });
+    mode === 'nftables'
+      ? new NftablesProxier({ ...common, runner: nft })
+      : new IptablesProxier({ ...common, runner: ipt });
   const t0 = performance.now();
   for (const s of objs.services) proxier.onServiceUpdate(undefined, s);
   for (const s of objs.slices) proxier.onEndpointSliceUpdate(s, false);
@@ -95,7 +117,7 @@ async function fullSync(mode: Mode, n: number) {
   const t1 = performance.now();
   await proxier.sync();
   const sync = performance.now() - t1;
-  const payload = mode === 'iptables' ? ipt.payloads.at(-1)! : nft.txs.at(-1)!;
+  const payload = mode === 'nftables' ? nft.txs.at(-1)! : ipt.payloads.at(-1)!;
   return { ns, events, sync, payload, proxier, objs, ipt, nft };
 }
 
@@ -106,9 +128,11 @@ async function main(): Promise<void> {
   }
   const load = execFileSync('cat', ['/proc/loadavg']).toString().split(' ').slice(0, 3).join(' ');
   console.log(`services × 5 endpoints, median of ${ROUNDS} rounds; load average at start ${load}`);
-  console.log('mode       services   events    full sync  bare apply   ratio   payload');
-  for (const n of SIZES) {
-    for (const mode of ['iptables', 'nftables'] as const) {
+  console.log('mode            services   events    full sync  bare apply   ratio   payload');
+  const sizes = (m: Mode) => (m === 'iptables' ? IPT_NFT_SIZES : SIZES);
+  for (const n of [...new Set([...SIZES, ...IPT_NFT_SIZES])].sort((a, b) => a - b)) {
+    for (const mode of MODES) {
+      if (!sizes(mode).includes(n)) continue;
       const ours: number[] = [];
       const bares: number[] = [];
       const evs: number[] = [];
@@ -118,16 +142,16 @@ async function main(): Promise<void> {
         const ns2 = newNs();
         // The bare tool gets the same text, on the same (empty) starting state.
         bares.push(
-          mode === 'iptables'
-            ? bare(ns2, 'iptables-restore', ['-w', '5', '--noflush'], f.payload)
-            : bare(ns2, 'nft', ['-f', '-'], f.payload),
+          mode === 'nftables'
+            ? bare(ns2, 'nft', ['-f', '-'], f.payload)
+            : bare(ns2, restoreCmd(mode), ['-w', '5', '--noflush'], f.payload),
         );
         ours.push(f.sync);
         evs.push(f.events);
         size = f.payload.length;
         delNs(ns2);
         // Partial sync at the largest size: one endpoint of one service replaced.
-        if (n === Math.max(...SIZES) && r === ROUNDS - 1) {
+        if (n === Math.max(...sizes(mode)) && r === ROUNDS - 1) {
           const s0 = f.objs.slices[0]!;
           f.proxier.onEndpointSliceUpdate(
             makeSlice('bench', 'svc-0', s0.metadata.name!, (s) => {
@@ -138,25 +162,25 @@ async function main(): Promise<void> {
           const t = performance.now();
           await f.proxier.sync();
           const partial = performance.now() - t;
-          const pl = mode === 'iptables' ? f.ipt.payloads.at(-1)! : f.nft.txs.at(-1)!;
+          const pl = mode === 'nftables' ? f.nft.txs.at(-1)! : f.ipt.payloads.at(-1)!;
           const ns3 = newNs();
           // Bare reference for the partial payload: the full ruleset first, then this text.
-          if (mode === 'iptables') bare(ns3, 'iptables-restore', ['-w', '5', '--noflush'], f.payload);
-          else bare(ns3, 'nft', ['-f', '-'], f.payload);
-          const barePartial =
-            mode === 'iptables'
-              ? bare(ns3, 'iptables-restore', ['-w', '5', '--noflush'], pl)
-              : bare(ns3, 'nft', ['-f', '-'], pl);
+          const apply = (text: string) =>
+            mode === 'nftables'
+              ? bare(ns3, 'nft', ['-f', '-'], text)
+              : bare(ns3, restoreCmd(mode), ['-w', '5', '--noflush'], text);
+          apply(f.payload);
+          const barePartial = apply(pl);
           delNs(ns3);
           console.log(
-            `${mode.padEnd(10)} ${String(n).padStart(8)}  partial sync (1 endpoint changed) ${ms(partial)}   bare ${ms(barePartial)}   ratio ${(partial / barePartial).toFixed(2)}   ${(pl.length / 1024).toFixed(0)} KiB`,
+            `${mode.padEnd(15)} ${String(n).padStart(8)}  partial sync (1 endpoint changed) ${ms(partial)}   bare ${ms(barePartial)}   ratio ${(partial / barePartial).toFixed(2)}   ${(pl.length / 1024).toFixed(0)} KiB`,
           );
         }
         delNs(f.ns);
       }
       const [o, b] = [median(ours), median(bares)];
       console.log(
-        `${mode.padEnd(10)} ${String(n).padStart(8)} ${ms(median(evs))} ${ms(o)}  ${ms(b)}   ${(o / b).toFixed(2)}   ${(size / 1024).toFixed(0)} KiB`,
+        `${mode.padEnd(15)} ${String(n).padStart(8)} ${ms(median(evs))} ${ms(o)}  ${ms(b)}   ${(o / b).toFixed(2)}   ${(size / 1024).toFixed(0)} KiB`,
       );
     }
   }
