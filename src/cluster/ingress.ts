@@ -70,6 +70,22 @@ export interface IngressPlacement {
   nodeIP: string;
   httpPort?: number;
   httpsPort?: number;
+  /**
+   * Pin the Service's LoadBalancer IP (`spec.loadBalancerIP`), so the ingress address is known in
+   * advance: `podnet up` passes the first address of the pool (firstPoolAddress).
+   */
+  loadBalancerIP?: string;
+}
+
+/**
+ * The first address of a LoadBalancer pool (`FIRST-LAST`, one IP, or a comma list of those);
+ * undefined for CIDR pools and empty ones (then the address is allocated like any other).
+ */
+export function firstPoolAddress(pool: string): string | undefined {
+  const first = pool.split(',')[0]?.trim();
+  if (!first || first.includes('/')) return undefined;
+  const ip = first.split('-')[0].trim();
+  return /^\d+\.\d+\.\d+\.\d+$/.test(ip) ? ip : undefined;
 }
 
 /**
@@ -108,7 +124,12 @@ export async function publishIngressObjects(client: ApiClient, p: IngressPlaceme
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: INGRESS_SERVICE, namespace: INGRESS_NAMESPACE, labels },
-    spec: { type: 'LoadBalancer', externalTrafficPolicy: 'Local', ports },
+    spec: {
+      type: 'LoadBalancer',
+      externalTrafficPolicy: 'Local',
+      ports,
+      ...(p.loadBalancerIP ? { loadBalancerIP: p.loadBalancerIP } : {}),
+    },
   } as KubeObject);
   const epPorts = [
     { name: 'http', port: http, protocol: 'TCP' },

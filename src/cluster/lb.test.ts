@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Node, Service } from '../api/kinds/core.ts';
 import type { EndpointSlice } from '../api/kinds/discovery.ts';
+import { firstPoolAddress } from './ingress.ts';
 import { EXCLUDE_LB_LABEL, electAnnouncers, lbLinkName, lbMac } from './lb.ts';
 
 const LAN = '172.31.0.0/24';
@@ -121,5 +122,14 @@ describe('electAnnouncers', () => {
     expect(lbLinkName('172.31.0.200').length).toBeLessThanOrEqual(15);
     expect(lbMac('172.31.0.200')).toBe('02:50:4e:1f:00:c8');
     expect(lbMac('172.31.1.200')).not.toBe(lbMac('172.31.0.200'));
+  });
+});
+
+describe('firstPoolAddress', () => {
+  it('is the first address of a range or single IP, and nothing for CIDRs', () => {
+    expect(firstPoolAddress('172.31.0.200-172.31.0.250')).toBe('172.31.0.200');
+    expect(firstPoolAddress(' 10.0.0.7 , 10.0.0.9-10.0.0.10')).toBe('10.0.0.7');
+    expect(firstPoolAddress('172.31.0.192/26')).toBeUndefined();
+    expect(firstPoolAddress('')).toBeUndefined();
   });
 });

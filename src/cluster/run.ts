@@ -32,6 +32,7 @@ import { buildCluster, destroyCluster, ownsNetns } from './build.ts';
 import {
   bundleRouter,
   type ClusterIngress,
+  firstPoolAddress,
   INGRESS_CLASS,
   INGRESS_NAMESPACE,
   INGRESS_SERVICE,
@@ -535,6 +536,7 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
         client,
         nodeName: n1.name,
         nodeIP: n1.lanIP,
+        loadBalancerIP: firstPoolAddress(spec.loadBalancerPool),
         netns: n1.netns,
         kubeconfig: nodeKubeconfig,
         runDir,
