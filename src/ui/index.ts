@@ -18,7 +18,7 @@ export {
   type UiService,
 } from './model.ts';
 export {
-  type PodNetwork,
+  type NetworkDetails,
   parseIpAddr,
   parseIpRoute,
   readNetns,

@@ -1,6 +1,7 @@
 /**
  * A pod's network as the page shows it when a pod is clicked: its interfaces (from `ip -j addr`)
- * and its routes (from `ip -j route`), read inside the pod's sandbox namespace. Parsing and the
+ * and its routes (from `ip -j route`), read inside the pod's sandbox namespace (or a node's
+ * namespace, for a node). Parsing and the
  * route wording (`default via 10.244.1.1 dev eth0`, as `ip route` prints it) are pure; reading
  * goes through the injected `Exec`, so tests can hand in recorded output.
  */
@@ -37,11 +38,15 @@ export interface UiRoute {
   text: string;
 }
 
-/** What the page shows for a clicked pod. */
-export interface PodNetwork {
-  pod: string;
+/** What the page shows for a clicked pod or node: the network of its namespace. */
+export interface NetworkDetails {
+  kind: 'pod' | 'node';
+  /** `namespace/name` of a pod, or the node's name. */
+  name: string;
+  /** The node it runs on (a node: itself). */
   nodeName?: string;
-  podIP?: string;
+  /** The pod IP, or the node's LAN address. */
+  ip?: string;
   netns: string;
   interfaces: UiInterface[];
   routes: UiRoute[];

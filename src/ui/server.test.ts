@@ -205,9 +205,10 @@ describe('startUiServer', () => {
     expect(res.status).toBe(200);
     const body = await res.json();
     expect(body).toMatchObject({
-      pod: 'default/web-a',
+      kind: 'pod',
+      name: 'default/web-a',
       nodeName: 'node-1',
-      podIP: '10.244.1.5',
+      ip: '10.244.1.5',
       netns,
       interfaces: [{ name: 'eth0', addresses: [{ cidr: '10.244.1.5/24' }] }],
       routes: [{ text: 'default via 10.244.1.1 dev eth0' }],
@@ -231,6 +232,37 @@ describe('startUiServer', () => {
       /network namespace pn-h7u-pod-[0-9a-f]{12} does not exist/,
     );
     expect(execCalls).toHaveLength(2);
+  });
+
+  it("reads a node's interfaces and routes in the namespace recorded on the Node", async () => {
+    const { server, sources, execCalls } = await start(['pn-h7u-node-1']);
+    sources.nodes!.add({
+      ...node1,
+      metadata: { name: 'node-1', annotations: { 'podnet.io/netns': 'pn-h7u-node-1' } },
+    });
+    sources.nodes!.add({ ...node1, metadata: { name: 'foreign' } });
+    await server.waitForSync(5000);
+    await until(() => server.snapshot().graph.nodes.length === 2, 'the nodes in the cache');
+    const res = await fetch(new URL('api/nodes/node-1/network', server.url));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({
+      kind: 'node',
+      name: 'node-1',
+      ip: '172.31.0.11',
+      netns: 'pn-h7u-node-1',
+      routes: [{ text: 'default via 10.244.1.1 dev eth0' }],
+    });
+    expect(execCalls.map((c) => c.join(' ')).sort()).toEqual([
+      'ip -j -n pn-h7u-node-1 addr show',
+      'ip -j -n pn-h7u-node-1 route show',
+    ]);
+    const foreign = await fetch(new URL('api/nodes/foreign/network', server.url));
+    expect(foreign.status).toBe(404);
+    expect(((await foreign.json()) as { error: string }).error).toBe(
+      'node foreign has no podnet.io/netns annotation: it is not a podnet node',
+    );
+    const none = await fetch(new URL('api/nodes/node-9/network', server.url));
+    expect(none.status).toBe(404);
   });
 
   it('answers only requests addressed to a loopback name', async () => {

@@ -3,8 +3,9 @@
  * Ingresses; every change rebuilds the graph and its layout (coalesced over a few milliseconds,
  * since a rollout is a burst of events) and pushes the new scene to every open page over
  * Server-Sent Events. A click on a pod asks `/api/pods/NS/NAME/network`, which reads the pod's
- * interfaces and routes inside its sandbox namespace. It listens on 127.0.0.1 only and accepts only
- * requests addressed to a loopback name, so a web page elsewhere cannot reach it by DNS rebinding.
+ * interfaces and routes inside its sandbox namespace (`/api/nodes/NAME/network`: a node's). It
+ * listens on 127.0.0.1 only and accepts only requests addressed to a loopback name, so a web page
+ * elsewhere cannot reach it by DNS rebinding.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -19,7 +20,7 @@ import { sandboxName } from '../node/names.ts';
 import { DisposableStore, type Disposable } from '../util/disposable.ts';
 import { layoutGraph, type Scene } from './layout.ts';
 import { buildGraph, type UiGraph } from './model.ts';
-import { type PodNetwork, readNetns } from './netinfo.ts';
+import { type NetworkDetails, readNetns } from './netinfo.ts';
 
 /** Options of startUiServer. */
 export interface UiServerOptions {
@@ -162,30 +163,47 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
   });
   synced.catch(() => {});
 
-  const podNetwork = async (ns: string, name: string): Promise<[number, PodNetwork | { error: string }]> => {
+  type Answer = [number, NetworkDetails | { error: string }];
+  const read = async (d: Omit<NetworkDetails, 'interfaces' | 'routes'>, what: string): Promise<Answer> => {
+    if (!netnsExists(d.netns))
+      return [404, { error: `${what}: network namespace ${d.netns} does not exist on this machine` }];
+    try {
+      return [200, { ...d, ...(await readNetns(exec, d.netns)) }];
+    } catch (e) {
+      return [500, { error: `${what}: reading ${d.netns} failed: ${(e as Error).message}` }];
+    }
+  };
+  /** A node's namespace, as `podnet up` records it on the Node. */
+  const nodeNetns = (nodeName: string | undefined) =>
+    nodeName
+      ? informers.nodes.get(undefined, nodeName)?.metadata.annotations?.['podnet.io/netns']
+      : undefined;
+  const lanIP = (n: Node | undefined) => n?.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+
+  const podNetwork = async (ns: string, name: string): Promise<Answer> => {
     const pod = informers.pods.get(ns, name);
-    if (!pod) return [404, { error: `pod ${ns}/${name} not found` }];
+    const what = `pod ${ns}/${name}`;
+    if (!pod) return [404, { error: `${what} not found` }];
     const nodeName = pod.spec?.nodeName;
-    let netns: string;
+    let netns: string | undefined;
     if (pod.spec?.hostNetwork) {
-      const node = nodeName ? informers.nodes.get(undefined, nodeName) : undefined;
-      const nodeNs = node?.metadata.annotations?.['podnet.io/netns'];
-      if (!nodeNs)
-        return [404, { error: `pod ${ns}/${name} uses its node's network, whose namespace is unknown` }];
-      netns = nodeNs;
+      netns = nodeNetns(nodeName);
+      if (!netns) return [404, { error: `${what} uses its node's network, whose namespace is unknown` }];
     } else {
       if (!nodeName || !pod.metadata.uid)
-        return [409, { error: `pod ${ns}/${name} is not on a node yet: it has no network namespace` }];
+        return [409, { error: `${what} is not on a node yet: it has no network namespace` }];
       netns = sandboxName(o.clusterName, { namespace: ns, name, uid: pod.metadata.uid });
     }
-    if (!netnsExists(netns))
-      return [404, { error: `pod ${ns}/${name}: network namespace ${netns} does not exist on this machine` }];
-    try {
-      const net = await readNetns(exec, netns);
-      return [200, { pod: `${ns}/${name}`, nodeName, podIP: pod.status?.podIP, netns, ...net }];
-    } catch (e) {
-      return [500, { error: `pod ${ns}/${name}: reading ${netns} failed: ${(e as Error).message}` }];
-    }
+    return read({ kind: 'pod', name: `${ns}/${name}`, nodeName, ip: pod.status?.podIP, netns }, what);
+  };
+
+  const nodeNetwork = async (name: string): Promise<Answer> => {
+    const node = informers.nodes.get(undefined, name);
+    if (!node) return [404, { error: `node ${name} not found` }];
+    const netns = nodeNetns(name);
+    if (!netns)
+      return [404, { error: `node ${name} has no podnet.io/netns annotation: it is not a podnet node` }];
+    return read({ kind: 'node', name, nodeName: name, ip: lanIP(node), netns }, `node ${name}`);
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -221,6 +239,11 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
     const m = /^\/api\/pods\/([^/]+)\/([^/]+)\/network$/.exec(url.pathname);
     if (m) {
       const [status, body] = await podNetwork(decodeURIComponent(m[1]!), decodeURIComponent(m[2]!));
+      return sendJson(res, status, body);
+    }
+    const n = /^\/api\/nodes\/([^/]+)\/network$/.exec(url.pathname);
+    if (n) {
+      const [status, body] = await nodeNetwork(decodeURIComponent(n[1]!));
       return sendJson(res, status, body);
     }
     sendJson(res, 404, { error: `no such page: ${url.pathname}` });

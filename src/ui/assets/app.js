@@ -8,7 +8,7 @@ const details = document.getElementById('details');
 const statusEl = document.getElementById('status');
 
 let snapshot = null;
-let selected = null; // pod id (`namespace/name`) shown in the side panel
+let selected = null; // the box id (`pod:ns/name`, `node:name`, `service:ns/name`) in the side panel
 
 function el(name, attrs = {}, text) {
   const e = document.createElementNS(SVG_NS, name);
@@ -52,7 +52,7 @@ function render() {
   const boxes = el('g', { class: 'boxes' });
   for (const b of scene.boxes) {
     const g = el('g', {
-      class: `box kind-${b.kind} state-${b.state}${b.id === `pod:${selected}` ? ' selected' : ''}`,
+      class: `box kind-${b.kind} state-${b.state}${b.id === selected ? ' selected' : ''}`,
       'data-id': b.id,
       'data-kind': b.kind,
     });
@@ -64,7 +64,8 @@ function render() {
     b.rows.forEach((r, i) => {
       g.append(el('text', { class: 'row', x: b.kind === 'pod' ? tx : b.x + 12, y: b.y + 34 + i * 16 }, r));
     });
-    if (b.kind === 'pod') g.addEventListener('click', () => select(b.id.slice('pod:'.length)));
+    if (b.kind === 'pod' || b.kind === 'node' || b.kind === 'service')
+      g.addEventListener('click', () => select(b.id));
     g.addEventListener('mouseenter', () => highlight(b.id, true));
     g.addEventListener('mouseleave', () => highlight(b.id, false));
     boxes.append(g);
@@ -82,7 +83,8 @@ function render() {
   }
   // Links over the boxes: a line to a pod must stay visible across its node's column.
   svg.append(boxes, links);
-  if (selected) markSelectedGone();
+  if (selected?.startsWith('service:')) showService(selected.slice('service:'.length));
+  else if (selected) markSelectedGone();
 }
 
 function highlight(id, on) {
@@ -92,40 +94,54 @@ function highlight(id, on) {
 }
 
 function markSelectedGone() {
-  const gone = !snapshot.scene.boxes.some((b) => b.id === `pod:${selected}`);
+  const gone = !snapshot.scene.boxes.some((b) => b.id === selected);
   const note = details.querySelector('.gone');
-  if (gone && !note) details.prepend(h('p', { class: 'error gone' }, 'This pod no longer exists.'));
+  if (gone && !note) details.prepend(h('p', { class: 'error gone' }, 'This no longer exists.'));
   if (!gone && note) note.remove();
 }
 
+/** Shows the details of box `id`: a pod's or node's network, read live; a Service's endpoints. */
 async function select(id) {
   selected = id;
-  for (const g of svg.querySelectorAll('g.kind-pod'))
-    g.classList.toggle('selected', g.dataset.id === `pod:${id}`);
-  details.replaceChildren(h('h2', {}, id), h('p', { class: 'hint' }, 'reading the pod’s network namespace…'));
-  const [ns, name] = id.split('/');
+  for (const g of svg.querySelectorAll('g.box')) g.classList.toggle('selected', g.dataset.id === id);
+  const sep = id.indexOf(':');
+  const kind = id.slice(0, sep);
+  const key = id.slice(sep + 1);
+  if (kind === 'service') return showService(key);
+  const path =
+    kind === 'pod'
+      ? `api/pods/${key.split('/').map(encodeURIComponent).join('/')}/network`
+      : `api/nodes/${encodeURIComponent(key)}/network`;
+  details.replaceChildren(
+    h('h2', {}, key),
+    h('p', { class: 'hint' }, `reading the ${kind}’s network namespace…`),
+  );
   let body;
   try {
-    const res = await fetch(`api/pods/${encodeURIComponent(ns)}/${encodeURIComponent(name)}/network`);
+    const res = await fetch(path);
     body = await res.json();
     if (!res.ok) throw new Error(body.error ?? `HTTP ${res.status}`);
   } catch (e) {
     if (selected !== id) return;
-    details.replaceChildren(h('h2', {}, id), h('p', { class: 'error' }, String(e.message ?? e)));
+    details.replaceChildren(h('h2', {}, key), h('p', { class: 'error' }, String(e.message ?? e)));
     return;
   }
-  if (selected !== id) return; // another pod was clicked meanwhile
+  if (selected !== id) return; // something else was clicked meanwhile
   showNetwork(body);
 }
 
+function definitions(pairs) {
+  const dl = h('dl', {});
+  for (const [k, v] of pairs) dl.append(h('dt', {}, k), h('dd', {}, v));
+  return dl;
+}
+
 function showNetwork(n) {
-  const meta = h('dl', {});
-  for (const [k, v] of [
-    ['node', n.nodeName ?? '-'],
-    ['pod IP', n.podIP ?? '-'],
+  const meta = definitions([
+    ...(n.kind === 'pod' ? [['node', n.nodeName ?? '-']] : []),
+    [n.kind === 'pod' ? 'pod IP' : 'LAN IP', n.ip ?? '-'],
     ['netns', n.netns],
-  ])
-    meta.append(h('dt', {}, k), h('dd', {}, v));
+  ]);
   const ifaces = n.interfaces.map((i) => {
     const addrs = h('ul', {}, ...i.addresses.map((a) => h('li', { class: 'addr' }, a.cidr)));
     const extra = [
@@ -147,12 +163,48 @@ function showNetwork(n) {
   });
   const routes = h('ul', { class: 'routes' }, ...n.routes.map((r) => h('li', { class: 'route' }, r.text)));
   details.replaceChildren(
-    h('h2', {}, n.pod),
+    h('h2', {}, `${n.kind} ${n.name}`),
     meta,
     h('h3', {}, 'Interfaces (ip addr)'),
     ...ifaces,
     h('h3', {}, 'Routes (ip route)'),
     routes,
+  );
+}
+
+/** A Service's addresses and endpoints, from the pushed graph (so it stays live). */
+function showService(key) {
+  const s = snapshot?.graph.services.find((x) => x.id === key);
+  if (!s) {
+    details.replaceChildren(h('h2', {}, key), h('p', { class: 'error' }, 'This no longer exists.'));
+    return;
+  }
+  const target = (e) =>
+    e.target
+      ? e.target.kind === 'pod'
+        ? `pod ${e.target.id}`
+        : `node ${e.target.name}`
+      : 'not in the picture';
+  details.replaceChildren(
+    h('h2', {}, `service ${s.id}`),
+    definitions([
+      ['type', s.type],
+      ['clusterIP', s.clusterIP ?? '-'],
+      ['ports', s.ports.join(', ') || '-'],
+      ...(s.externalIPs.length ? [['external', s.externalIPs.join(', ')]] : []),
+    ]),
+    h('h3', {}, `Endpoints (${s.endpoints.length})`),
+    h(
+      'ul',
+      { class: 'routes' },
+      ...s.endpoints.map((e) =>
+        h(
+          'li',
+          { class: `endpoint${e.ready ? '' : ' not-ready'}` },
+          `${e.ip} → ${target(e)}${e.ready ? '' : ' (not ready)'}`,
+        ),
+      ),
+    ),
   );
 }
 

@@ -3,7 +3,8 @@
 // netexec) behind Service "web", and an Ingress web.example/ → web:80.
 // `podnet up --detach`, then `podnet ui --port 0`, then Debian's chromium (headless, driven by
 // playwright-core) checks the page: both nodes, every pod IP; scaling adds pods without a reload;
-// clicking a pod shows its eth0 address and default route, read from the pod's namespace.
+// clicking a pod shows its eth0 address and default route, read from the pod's namespace;
+// clicking node-1 shows cni0 and the host-gw route to node-2's pods; a Service lists its endpoints.
 // A screenshot goes to test/integration/ui/ui.png (gitignored beside this file).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -242,6 +243,23 @@ describe.skipIf(!isRoot || !hasChromium)(title, () => {
     ).toContain('selected');
     await page.screenshot({ path: SHOT, fullPage: true });
     expect(existsSync(SHOT)).toBe(true);
+  }, 60_000);
+
+  it("shows a node's host-gw route to the other node's pods, and a Service's endpoints", async () => {
+    await page.locator('[data-id="node:node-1"] > rect').click({ position: { x: 140, y: 20 } });
+    await page.locator('#details .iface[data-ifname="cni0"]').waitFor({ timeout: 15_000 });
+    expect(await page.locator('#details .iface[data-ifname="cni0"] .addr').allTextContents()).toContain(
+      '10.244.1.1/24',
+    );
+    const routes = await page.locator('#details .route').allTextContents();
+    expect(routes.some((r) => r.startsWith('10.244.2.0/24 via 172.31.0.12 dev eth0'))).toBe(true);
+
+    const { ips } = await podIPs(4);
+    await page.locator('[data-id="service:default/web"]').click();
+    await page.locator('#details li.endpoint').nth(3).waitFor({ timeout: 15_000 });
+    const eps = await page.locator('#details li.endpoint').allTextContents();
+    expect(eps.map((e) => e.split(' ')[0]).sort()).toEqual([...ips].sort());
+    expect(eps.every((e) => / → pod default\/web-/.test(e))).toBe(true);
   }, 60_000);
 
   it('refuses a port already in use, in one line', () => {
