@@ -117,6 +117,8 @@ export interface CaptureOptions {
   proxyMode: string;
   /** Source port (default: random in 40000-59999). */
   sport?: number;
+  /** How long to wait for the monitors to listen (ms, default 15 000). */
+  monitorStartMs?: number;
   /** How long the probe waits for an answer (ms, default 2000). */
   probeTimeoutMs?: number;
   exec?: Exec;
@@ -134,15 +136,24 @@ function spawnInNetns(netns: string, argv: string[]): ChildProcess {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The nft script of the temporary trace table. */
-export function traceTableScript(table: string, sources: string[], proto: TraceProto): string {
+export function traceTableScript(
+  table: string,
+  sources: string[],
+  proto: TraceProto,
+  canaryPort?: number,
+): string {
   // Only the first packet of the flow: a TCP SYN without ACK, or any UDP datagram.
   const first = proto === 'tcp' ? 'meta l4proto tcp tcp flags & (syn | ack) == syn' : 'meta l4proto udp';
   const saddr = sources.length === 1 ? sources[0] : `{ ${[...new Set(sources)].join(', ')} }`;
   const rule = `ip saddr ${saddr} ${first} meta nftrace set 1`;
+  // The canary: a local connection to 127.0.0.1:<canaryPort>, traced to see that a monitor listens.
+  const canary = canaryPort
+    ? `\n\t\tip daddr 127.0.0.1 tcp dport ${canaryPort} tcp flags & (syn | ack) == syn meta nftrace set 1`
+    : '';
   return [
     `table ip ${table} {`,
     `\tchain pre {\n\t\ttype filter hook prerouting priority -400; policy accept;\n\t\t${rule}\n\t}`,
-    `\tchain out {\n\t\ttype filter hook output priority -400; policy accept;\n\t\t${rule}\n\t}`,
+    `\tchain out {\n\t\ttype filter hook output priority -400; policy accept;\n\t\t${rule}${canary}\n\t}`,
     '}',
     '',
   ].join('\n');
@@ -177,6 +188,8 @@ export async function captureKernelTrace(o: CaptureOptions): Promise<KernelCaptu
   const spawnIn = o.spawnIn ?? spawnInNetns;
   const sport = o.sport ?? 40000 + Math.floor(Math.random() * 20000);
   const traceTable = `pn-trace-${sport}`;
+  // A closed port on the node's loopback (no one listens on the probe's own source port there).
+  const canaryPort = sport;
   const monitorArgv =
     o.proxyMode === 'iptables' ? ['xtables-monitor', '--trace'] : ['nft', 'monitor', 'trace'];
   const parse = o.proxyMode === 'iptables' ? parseXtablesMonitorTrace : parseNftMonitorTrace;
@@ -186,7 +199,7 @@ export async function captureKernelTrace(o: CaptureOptions): Promise<KernelCaptu
     for (const ns of o.nodeNetns) {
       await exec.run('nft', ['-f', '-'], {
         netns: ns,
-        input: traceTableScript(traceTable, o.markSources(ns), o.proto),
+        input: traceTableScript(traceTable, o.markSources(ns), o.proto, canaryPort),
         timeoutMs: 10_000,
       });
       tables.push(ns);
@@ -204,13 +217,7 @@ export async function captureKernelTrace(o: CaptureOptions): Promise<KernelCaptu
       });
       monitors.push(m);
     }
-    // The monitors subscribe to netlink as they start; give them a moment (the machine may be busy).
-    await sleep(600);
-    const dead = monitors.find((m) => m.exited);
-    if (dead)
-      throw new Error(
-        `${monitorArgv.join(' ')} in ${dead.netns} stopped: ${dead.err.join('').trim() || 'no output'}`,
-      );
+    await waitListening(monitors, canaryPort, exec, monitorArgv.join(' '), o.monitorStartMs ?? 15_000);
     const timeout = o.probeTimeoutMs ?? 2000;
     const r = await exec.run(
       'node',
@@ -254,6 +261,44 @@ export async function captureKernelTrace(o: CaptureOptions): Promise<KernelCaptu
         allowFail: true,
         timeoutMs: 10_000,
       });
+  }
+}
+
+/**
+ * A monitor subscribes to netlink some time after it starts (long on a busy machine). Until it
+ * has, trace events are lost, so each namespace gets canary connections to 127.0.0.1:<port> —
+ * traced by the trace table's canary rule, refused at once — until its monitor prints one.
+ */
+async function waitListening(
+  monitors: Monitor[],
+  port: number,
+  exec: Exec,
+  what: string,
+  ms: number,
+): Promise<void> {
+  const end = Date.now() + ms;
+  const seen = new RegExp(`(DPORT=|dport )${port}\\b`);
+  const pending = new Set(monitors);
+  while (pending.size) {
+    for (const m of pending) {
+      if (m.exited) throw new Error(`${what} in ${m.netns} stopped: ${m.err.join('').trim() || 'no output'}`);
+      if (seen.test(m.out.join(''))) pending.delete(m);
+    }
+    if (!pending.size) break;
+    if (Date.now() > end)
+      throw new Error(
+        `${what} did not report a test packet within ${ms / 1000} s in ${[...pending][0]!.netns}`,
+      );
+    await Promise.all(
+      [...pending].map((m) =>
+        exec.run('bash', ['-c', `: 2>/dev/null </dev/tcp/127.0.0.1/${port}`], {
+          netns: m.netns,
+          allowFail: true,
+          timeoutMs: 5_000,
+        }),
+      ),
+    );
+    await sleep(150);
   }
 }
 

@@ -291,6 +291,8 @@ export async function walk(
       hop.out.dev = port ? `${route.dev} → ${port}` : route.dev;
       hop.out.kind = 'bridge';
       hop.crosses = [`bridge ${route.dev}, port ${port ?? '?'} ↔ eth0 of pod ${owner.name}`];
+      if (port && cur.inLabel?.includes(`port ${port})`))
+        note(hop, `hairpin: it leaves by the bridge port it came in on (${port} needs hairpin mode)`);
       cur = { ...next, netns: podNs, kind: 'pod', name: owner.name, iif: 'eth0', inLabel: 'eth0' };
       continue;
     }
@@ -307,19 +309,35 @@ export async function walk(
       cur = { ...next, netns: peer.netns, kind: 'node', name: peer.name, iif: route.dev, inLabel: route.dev };
       continue;
     }
-    // The LAN: eth0 of a node, or pn0 in the LAN namespace.
+    // The LAN: eth0 of a node, or pn0 in the LAN namespace. The next hop is a node's LAN address,
+    // or another address a node holds (a LoadBalancer IP on its own link); failing that, whichever
+    // node's link has the MAC address the neighbour table learnt for it.
     let peer = view.nodes.find((n) => n.lanIP === nextHop);
+    let arrive = 'eth0';
+    if (!peer)
+      for (const n of view.nodes) {
+        const a = (await addrs(n.netns)).find((x) => x.ip === nextHop);
+        if (a) {
+          peer = n;
+          arrive = a.dev;
+          break;
+        }
+      }
     if (!peer) {
-      const mac = await kernel.neighbour(cur.netns, nextHop);
+      const mac = (await kernel.neighbour(cur.netns, nextHop))?.toLowerCase();
       if (mac)
         for (const n of view.nodes) {
-          const eth = (await links(n.netns)).find((l) => l.name === 'eth0');
-          if (eth?.mac?.toLowerCase() === mac.toLowerCase()) peer = n;
+          const l = (await links(n.netns)).find((x) => x.mac?.toLowerCase() === mac);
+          if (l) {
+            peer = n;
+            arrive = l.name;
+            break;
+          }
         }
     }
     if (peer && peer.netns !== cur.netns) {
       hop.crosses = [`the LAN: bridge pn0 in ${view.underlayNetns}`];
-      cur = { ...next, netns: peer.netns, kind: 'node', name: peer.name, iif: 'eth0', inLabel: 'eth0' };
+      cur = { ...next, netns: peer.netns, kind: 'node', name: peer.name, iif: arrive, inLabel: arrive };
       continue;
     }
     if (nextHop === view.lanGateway && cur.kind !== 'lan') {
