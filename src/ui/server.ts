@@ -98,17 +98,17 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
   const netnsExists = o.netnsExists ?? ((n: string) => existsSync(`/run/netns/${n}`));
   const log = o.log ?? (() => {});
   const coalesceMs = o.coalesceMs ?? 50;
-  const res = (g: string, p: string) => {
+  const resource = (g: string, p: string) => {
     const r = findResource(g, 'v1', p);
     if (!r) throw new Error(`resource ${p}.${g || 'core'} is not registered`);
     return r;
   };
   const informers = {
-    nodes: o.factory.informerFor<Node>(res('', 'nodes')),
-    pods: o.factory.informerFor<Pod>(res('', 'pods')),
-    services: o.factory.informerFor<Service>(res('', 'services')),
-    endpointSlices: o.factory.informerFor<EndpointSlice>(res('discovery.k8s.io', 'endpointslices')),
-    ingresses: o.factory.informerFor<Ingress>(res('networking.k8s.io', 'ingresses')),
+    nodes: o.factory.informerFor<Node>(resource('', 'nodes')),
+    pods: o.factory.informerFor<Pod>(resource('', 'pods')),
+    services: o.factory.informerFor<Service>(resource('', 'services')),
+    endpointSlices: o.factory.informerFor<EndpointSlice>(resource('discovery.k8s.io', 'endpointslices')),
+    ingresses: o.factory.informerFor<Ingress>(resource('networking.k8s.io', 'ingresses')),
   };
   // Static files are read once, so a page served during a rebuild of the checkout stays whole.
   const assets = Object.fromEntries(
