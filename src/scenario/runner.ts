@@ -58,6 +58,8 @@ export interface RunScenarioOptions {
   clusterName?: string;
   /** The cluster's state dir (its store is wiped first: every run starts from nothing). */
   stateDir: string;
+  /** The state dir of a cluster by name, when scenarios name different clusters (wins over stateDir). */
+  stateDirFor?: (cluster: string) => string;
   /** Where steps write artifacts (default `<stateDir>/artifacts`). */
   artifactsDir?: string;
   /** Progress lines. */
@@ -113,17 +115,241 @@ async function runOne(step: ParsedStep, ctx: RunContext, signal: AbortSignal): P
   };
 }
 
+/** A cluster the runner brought up, with the outside client, reusable across scenarios. */
+interface LiveCluster {
+  cluster: RunningCluster;
+  outside: Awaited<ReturnType<typeof addOutsideClient>>;
+  /** Bring-up time (ms). */
+  setupMs: number;
+}
+
+/** Identity of a scenario's cluster: scenarios with equal keys may share one cluster. */
+export function clusterKey(sc: Scenario): string {
+  return JSON.stringify({ ...sc.cluster, name: '' });
+}
+
+/**
+ * Can this scenario run on a cluster other scenarios use? Not if it breaks the cluster for good:
+ * killing a node's agent or cutting a node's link.
+ */
+export function shareable(sc: Scenario): boolean {
+  return !sc.steps.some(
+    (s) => s.kind === 'partition' || (s.kind === 'kill' && (s.spec as { what?: string }).what === 'agent'),
+  );
+}
+
+/** Groups consecutive scenarios that can share a cluster (same cluster section, none destructive). */
+export function groupForSharing(list: Scenario[]): Scenario[][] {
+  const groups: Scenario[][] = [];
+  for (const sc of list) {
+    const last = groups[groups.length - 1];
+    if (last && shareable(sc) && shareable(last[0]) && clusterKey(last[0]) === clusterKey(sc)) last.push(sc);
+    else groups.push([sc]);
+  }
+  return groups;
+}
+
+const RESET_KINDS: Array<[string, string, string]> = [
+  ['networking.k8s.io', 'v1', 'ingresses'],
+  ['apps', 'v1', 'deployments'],
+  ['apps', 'v1', 'replicasets'],
+  ['', 'v1', 'services'],
+  ['', 'v1', 'pods'],
+  ['', 'v1', 'configmaps'],
+  ['', 'v1', 'secrets'],
+];
+
+/**
+ * Returns a shared cluster to a blank state between scenarios: deletes the workloads, Services,
+ * Ingresses, ConfigMaps and Secrets of every namespace the scenario used (`default` keeps its
+ * `kubernetes` Service; system namespaces are left alone), pods with grace period 0, and waits
+ * until no pod or Service of theirs is left, so NodePorts, LoadBalancer IPs and rules are free.
+ */
+async function resetCluster(ctx: RunContext, namespaces: string[]): Promise<void> {
+  const { findResource } = await import('../api/resources.ts');
+  const { isApiError } = await import('../api/errors.ts');
+  const keep = (res: string, ns: string, name: string) =>
+    res === 'services' && ns === 'default' && name === 'kubernetes';
+  const left = async (): Promise<string[]> => {
+    const out: string[] = [];
+    for (const ns of namespaces)
+      for (const plural of ['pods', 'services']) {
+        const res = findResource('', 'v1', plural)!;
+        for (const o of (await ctx.client.list(res, ns)).items)
+          if (!keep(plural, ns, o.metadata.name!)) out.push(`${plural}/${ns}/${o.metadata.name}`);
+      }
+    return out;
+  };
+  for (const ns of namespaces)
+    for (const [g, v, plural] of RESET_KINDS) {
+      const res = findResource(g, v, plural);
+      if (!res) continue;
+      for (const o of (await ctx.client.list(res, ns)).items) {
+        if (keep(plural, ns, o.metadata.name!)) continue;
+        try {
+          await ctx.client.delete(res, ns, o.metadata.name!, {
+            propagationPolicy: 'Background',
+            ...(plural === 'pods' ? { gracePeriodSeconds: 0 } : {}),
+          });
+        } catch (e) {
+          if (!isApiError(e, 'NotFound')) throw e;
+        }
+      }
+    }
+  const end = Date.now() + 60_000;
+  for (;;) {
+    const rest = await left();
+    if (rest.length === 0) return;
+    if (Date.now() > end) throw new Error(`reset: still present after 60s: ${rest.slice(0, 5).join(', ')}`);
+    await sleep(250);
+  }
+}
+
+/** Namespaces a scenario uses: its default one and those its manifests name. */
+function namespacesOf(sc: Scenario): string[] {
+  const set = new Set([sc.namespace]);
+  for (const m of sc.manifests) {
+    if (m.obj.kind === 'Namespace') set.add(m.obj.metadata.name!);
+    else if (m.obj.metadata.namespace) set.add(m.obj.metadata.namespace);
+  }
+  return [...set].filter(
+    (n) => !['kube-system', 'kube-public', 'kube-node-lease', 'ingress-nginx'].includes(n),
+  );
+}
+
 /** Runs one parsed scenario from bring-up to teardown. Never throws for a failing scenario. */
 export async function runScenario(sc: Scenario, o: RunScenarioOptions): Promise<ScenarioReport> {
+  return (await runScenarios([sc], { ...o, share: false }))[0];
+}
+
+/** Options of runScenarios. */
+export interface RunScenariosOptions extends RunScenarioOptions {
+  /**
+   * Run consecutive scenarios with the same `cluster:` section on one cluster, wiping their
+   * objects in between (default true). Scenarios that kill an agent or partition a node always
+   * get a cluster of their own.
+   */
+  share?: boolean;
+}
+
+/**
+ * Runs scenarios in order, each on its own cluster or — with `share` — on a cluster shared with
+ * its neighbours of identical cluster section. Every cluster is torn down before the next starts.
+ */
+export async function runScenarios(list: Scenario[], o: RunScenariosOptions): Promise<ScenarioReport[]> {
+  const log = o.log ?? (() => {});
+  const exec = o.exec ?? realExec;
+  const groups = o.share === false ? list.map((sc) => [sc]) : groupForSharing(list);
+  const reports: ScenarioReport[] = [];
+  for (const group of groups) {
+    const first = group[0];
+    const name = o.clusterName ?? (first.clusterNamed ? first.cluster.name : 'scenario');
+    const spec = { ...first.cluster, name };
+    const stateDir = o.stateDirFor?.(name) ?? o.stateDir;
+    const blank = (sc: Scenario): ScenarioReport => ({
+      name: sc.name,
+      description: sc.description,
+      file: sc.file,
+      cluster: name,
+      ok: false,
+      startedAt: new Date().toISOString(),
+      durationMs: 0,
+      setupMs: 0,
+      steps: [],
+    });
+    if (o.signal?.aborted) {
+      for (const sc of group)
+        reports.push({ ...blank(sc), error: 'interrupted', steps: skipped(sc, 0, 'interrupted') });
+      continue;
+    }
+    const t0 = Date.now();
+    let live: LiveCluster | undefined;
+    try {
+      if (runningCluster(stateDir))
+        throw new PodnetError(
+          'PN_ERR_CONFIG',
+          `cluster "${name}" is already running: podnet down --name ${name}`,
+        );
+      rmSync(stateDir, { recursive: true, force: true });
+      log(
+        `▶ cluster "${name}": ${spec.nodes.length} nodes, proxy ${spec.proxyMode}, ${spec.overlay}${group.length > 1 ? ` (shared by ${group.length} scenarios)` : ''}`,
+      );
+      const cluster = await runCluster({
+        spec,
+        stateDir,
+        log: (l) => log(`  · ${l}`),
+        nodeLog: o.nodeLog,
+        signal: o.signal,
+        readyTimeoutMs: o.readyTimeoutMs ?? 120_000,
+      });
+      try {
+        live = { cluster, outside: await addOutsideClient(exec, cluster), setupMs: Date.now() - t0 };
+      } catch (e) {
+        await cluster.dispose();
+        throw e;
+      }
+    } catch (e) {
+      const why = (e as Error).message ?? String(e);
+      log(`  ✗ ${why}`);
+      for (const sc of group)
+        reports.push({
+          ...blank(sc),
+          error: why,
+          durationMs: Date.now() - t0,
+          setupMs: Date.now() - t0,
+          steps: skipped(sc, 0, 'not run: the cluster could not start'),
+        });
+      continue;
+    }
+    try {
+      for (const [i, sc] of group.entries()) {
+        const last = i === group.length - 1;
+        const r = await runOn(sc, live, { ...o, exec, stateDir }, name, last ? undefined : namespacesOf(sc));
+        if (i === 0) {
+          r.setupMs += live.setupMs;
+          r.durationMs += live.setupMs;
+        }
+        reports.push(r);
+      }
+    } finally {
+      await live.outside.dispose().catch((e) => log(`  cleanup: ${(e as Error).message}`));
+      log('  · tearing down');
+      await live.cluster.dispose().catch((e) => log(`  teardown: ${(e as Error).message}`));
+    }
+  }
+  return reports;
+}
+
+function skipped(sc: Scenario, from: number, why: string): StepReport[] {
+  return sc.steps.slice(from).map((s) => ({
+    index: s.index,
+    kind: s.kind,
+    name: s.name,
+    line: s.line,
+    status: 'skipped' as const,
+    message: why,
+    details: [],
+    durationMs: 0,
+    attempts: 0,
+    artifacts: [],
+  }));
+}
+
+/** Runs one scenario's manifests and steps on a live cluster; with `resetNamespaces`, wipes after. */
+async function runOn(
+  sc: Scenario,
+  live: LiveCluster,
+  o: RunScenarioOptions & { exec: Exec },
+  clusterName: string,
+  resetNamespaces: string[] | undefined,
+): Promise<ScenarioReport> {
   const log = o.log ?? (() => {});
   const t0 = Date.now();
-  const name = o.clusterName ?? (sc.clusterNamed ? sc.cluster.name : 'scenario');
-  const spec = { ...sc.cluster, name };
   const report: ScenarioReport = {
     name: sc.name,
     description: sc.description,
     file: sc.file,
-    cluster: name,
+    cluster: clusterName,
     ok: false,
     startedAt: new Date(t0).toISOString(),
     durationMs: 0,
@@ -138,57 +364,21 @@ export async function runScenario(sc: Scenario, o: RunScenarioOptions): Promise<
   o.signal?.addEventListener('abort', onAbort, { once: true });
   if (o.signal?.aborted) abort.abort();
   const deadline = setTimeout(() => abort.abort(), sc.timeoutMs);
-  const exec = o.exec ?? realExec;
-  let cluster: RunningCluster | undefined;
-  let outside: Awaited<ReturnType<typeof addOutsideClient>> | undefined;
-  let ctx: ScenarioContext | undefined;
-  const skipRest = (from: number, why: string) => {
-    for (const s of sc.steps.slice(from))
-      report.steps.push({
-        index: s.index,
-        kind: s.kind,
-        name: s.name,
-        line: s.line,
-        status: 'skipped',
-        message: why,
-        details: [],
-        durationMs: 0,
-        attempts: 0,
-        artifacts: [],
-      });
-  };
+  const artifactsDir = o.artifactsDir ?? join(o.stateDir, '..', '..', 'artifacts', clusterName, sc.name);
+  const ctx: ScenarioContext = createContext({
+    scenario: sc.name,
+    baseDir: sc.baseDir,
+    artifactsDir,
+    cluster: live.cluster,
+    outside: live.outside,
+    defaultNamespace: sc.namespace,
+    exec: o.exec,
+    signal: abort.signal,
+    log: (l) => log(`      ${l}`),
+  });
   try {
-    if (runningCluster(o.stateDir))
-      throw new PodnetError(
-        'PN_ERR_CONFIG',
-        `cluster "${name}" is already running: podnet down --name ${name}`,
-      );
-    rmSync(o.stateDir, { recursive: true, force: true });
-    log(
-      `▶ ${sc.name}: ${spec.nodes.length} nodes, proxy ${spec.proxyMode}, ${spec.overlay} (cluster "${name}")`,
-    );
-    cluster = await runCluster({
-      spec,
-      stateDir: o.stateDir,
-      log: (l) => log(`  · ${l}`),
-      nodeLog: o.nodeLog,
-      signal: abort.signal,
-      readyTimeoutMs: o.readyTimeoutMs ?? 120_000,
-    });
-    outside = await addOutsideClient(exec, cluster);
-    const artifactsDir = o.artifactsDir ?? join(o.stateDir, 'artifacts');
+    log(`▶ ${sc.name} (${sc.file})`);
     mkdirSync(artifactsDir, { recursive: true });
-    ctx = createContext({
-      scenario: sc.name,
-      baseDir: sc.baseDir,
-      artifactsDir,
-      cluster,
-      outside,
-      defaultNamespace: sc.namespace,
-      exec,
-      signal: abort.signal,
-      log: (l) => log(`      ${l}`),
-    });
     if (sc.manifests.length > 0) {
       const lines = await applyManifests(ctx, sc.manifests);
       log(`  · manifests: ${lines.join(', ')}`);
@@ -197,9 +387,12 @@ export async function runScenario(sc: Scenario, o: RunScenarioOptions): Promise<
     for (let i = 0; i < sc.steps.length; i++) {
       const step = sc.steps[i];
       if (abort.signal.aborted) {
-        skipRest(
-          i,
-          o.signal?.aborted ? 'interrupted' : `scenario timeout (${formatMs(sc.timeoutMs)}) reached`,
+        report.steps.push(
+          ...skipped(
+            sc,
+            i,
+            o.signal?.aborted ? 'interrupted' : `scenario timeout (${formatMs(sc.timeoutMs)}) reached`,
+          ),
         );
         break;
       }
@@ -209,25 +402,27 @@ export async function runScenario(sc: Scenario, o: RunScenarioOptions): Promise<
       log(`      ${r.status === 'passed' ? '✓' : '✗'} ${r.message} (${formatMs(r.durationMs)})`);
       if (r.status === 'failed') {
         for (const d of r.details) log(`        ${d}`);
-        skipRest(i + 1, `skipped: step ${i + 1} failed`);
+        report.steps.push(...skipped(sc, i + 1, `skipped: step ${i + 1} failed`));
         break;
       }
     }
-    if (o.beforeTeardown && ctx) await o.beforeTeardown(ctx);
+    if (o.beforeTeardown) await o.beforeTeardown(ctx);
   } catch (e) {
     report.error = (e as Error).message ?? String(e);
-    if (abort.signal.aborted && !o.signal?.aborted && !report.error.includes('timeout'))
-      report.error = `scenario timeout (${formatMs(sc.timeoutMs)}) reached: ${report.error}`;
     log(`  ✗ ${report.error}`);
-    skipRest(report.steps.length, 'not run: the scenario could not start');
+    report.steps.push(...skipped(sc, report.steps.length, 'not run: the scenario could not start'));
   } finally {
     clearTimeout(deadline);
     o.signal?.removeEventListener('abort', onAbort);
-    await ctx?.dispose().catch((e) => log(`  cleanup: ${(e as Error).message}`));
-    await outside?.dispose().catch((e) => log(`  cleanup: ${(e as Error).message}`));
-    if (cluster) {
-      log('  · tearing down');
-      await cluster.dispose().catch((e) => log(`  teardown: ${(e as Error).message}`));
+    await ctx.dispose().catch((e) => log(`  cleanup: ${(e as Error).message}`));
+  }
+  if (resetNamespaces) {
+    try {
+      log(`  · resetting the shared cluster (${resetNamespaces.join(', ')})`);
+      await resetCluster(ctx, resetNamespaces);
+    } catch (e) {
+      log(`  reset: ${(e as Error).message}`);
+      report.error ??= `could not reset the shared cluster: ${(e as Error).message}`;
     }
   }
   report.durationMs = Date.now() - t0;

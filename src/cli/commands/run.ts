@@ -18,6 +18,7 @@ interface RunFlags {
   keep?: boolean;
   name?: string;
   verbose?: boolean;
+  fresh?: boolean;
 }
 
 /** The scenario files a FILE|DIR argument names (a directory: its *.yaml / *.yml, sorted). */
@@ -48,10 +49,14 @@ export function register(program: Command): void {
     .option('--json', 'print the report as JSON on stdout (progress goes to stderr)')
     .option('--keep', 'keep each cluster up after its steps, until Ctrl-C (to explore it)')
     .option('--name <cluster>', 'cluster name (default: the file\'s cluster.name, else "scenario")')
+    .option(
+      '--fresh',
+      'give every scenario a cluster of its own (default: consecutive scenarios with the same cluster section share one, wiped in between)',
+    )
     .option('-v, --verbose', "also print the node processes' and controllers' logs")
     .action(async (paths: string[], f: RunFlags) => {
       const { loadScenario } = await import('../../scenario/format.ts');
-      const { runScenario } = await import('../../scenario/runner.ts');
+      const { runScenarios } = await import('../../scenario/runner.ts');
       const { formatJson, formatJUnit, formatReport } = await import('../../scenario/report.ts');
       if (f.name) checkClusterName(f.name);
       const files = scenarioFiles(paths);
@@ -71,32 +76,29 @@ export function register(program: Command): void {
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
-      const reports = [];
+      let reports: Awaited<ReturnType<typeof runScenarios>> = [];
       try {
-        for (const sc of scenarios) {
-          if (abort.signal.aborted) break;
-          const name = f.name ?? (sc.clusterNamed ? sc.cluster.name : 'scenario');
-          reports.push(
-            await runScenario(sc, {
-              clusterName: name,
-              stateDir: clusterDir(name),
-              log: progress,
-              nodeLog: f.verbose ? progress : undefined,
-              signal: abort.signal,
-              beforeTeardown: f.keep
-                ? async (ctx) => {
-                    progress(
-                      `\n--keep: cluster "${ctx.cluster.name}" stays up.\n  kubectl --kubeconfig ${ctx.cluster.kubeconfigPath} get pods -A -o wide\n  ip netns exec ${ctx.outside.netns} curl …   (the outside client, ${ctx.outside.ip})\nCtrl-C tears it down.`,
-                    );
-                    if (!abort.signal.aborted)
-                      await new Promise<void>((res) =>
-                        abort.signal.addEventListener('abort', () => res(), { once: true }),
-                      );
-                  }
-                : undefined,
-            }),
-          );
-        }
+        const name = f.name ?? (scenarios[0].clusterNamed ? scenarios[0].cluster.name : 'scenario');
+        reports = await runScenarios(scenarios, {
+          clusterName: f.name,
+          stateDir: clusterDir(name),
+          stateDirFor: (cluster) => clusterDir(cluster),
+          share: !f.fresh,
+          log: progress,
+          nodeLog: f.verbose ? progress : undefined,
+          signal: abort.signal,
+          beforeTeardown: f.keep
+            ? async (ctx) => {
+                progress(
+                  `\n--keep: cluster "${ctx.cluster.name}" stays up.\n  kubectl --kubeconfig ${ctx.cluster.kubeconfigPath} get pods -A -o wide\n  ip netns exec ${ctx.outside.netns} curl …   (the outside client, ${ctx.outside.ip})\nCtrl-C tears it down.`,
+                );
+                if (!abort.signal.aborted)
+                  await new Promise<void>((res) =>
+                    abort.signal.addEventListener('abort', () => res(), { once: true }),
+                  );
+              }
+            : undefined,
+        });
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
