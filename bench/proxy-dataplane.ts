@@ -8,7 +8,7 @@
  * Goals: kernel modes ≥ 0.95× direct; userspace ≥ 0.8× haproxy. Needs root.
  *
  * Address plan (namespaces `pn-h5-dp<pid>-*`, removed at the end):
- *   node  br0 10.244.1.1/24 (node-1; 192.168.0.2 on a dummy link), the proxy, haproxy :18080
+ *   node  br0 10.244.1.1/24 (node-1; 192.168.0.2 on lo), the proxy, haproxy :18080
  *   srv   10.244.1.5, HTTP :8080 (Node http, answers "ok")      cli  10.244.1.7, runs wrk
  *   Service bench/web 10.96.0.10:80 → 10.244.1.5:8080
  *
@@ -40,9 +40,8 @@ function topology(): void {
   ip(NS.node, 'link', 'add', 'br0', 'type', 'bridge');
   ip(NS.node, 'addr', 'add', '10.244.1.1/24', 'dev', 'br0');
   ip(NS.node, 'link', 'set', 'br0', 'up');
-  ip(NS.node, 'link', 'add', 'lan0', 'type', 'dummy');
-  ip(NS.node, 'addr', 'add', '192.168.0.2/24', 'dev', 'lan0');
-  ip(NS.node, 'link', 'set', 'lan0', 'up');
+  // The node's LAN address (unused by pod traffic; the userspace OUTPUT rules DNAT to it).
+  ip(NS.node, 'addr', 'add', '192.168.0.2/32', 'dev', 'lo');
   for (const [ns, addr, peer] of [
     [NS.srv, '10.244.1.5', 'vsrv'],
     [NS.cli, '10.244.1.7', 'vcli'],
@@ -103,6 +102,19 @@ function wrk(url: string, close: boolean): WrkResult {
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   const errors = e ? Number(e[1]) + Number(e[3]) + Number(e[4]) + non2xx : non2xx;
   return { rps, p50, p99, errors };
+}
+
+/** Polls `url` from the client namespace until it answers (10 s). */
+async function waitFor(url: string, why: () => string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    try {
+      sh(['ip', 'netns', 'exec', NS.cli, 'curl', '-sf', '--max-time', '1', '-o', '/dev/null', url]);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  throw new Error(why());
 }
 
 const SERVER = `require('node:http').createServer((q, s) => s.end('ok')).listen(8080, '0.0.0.0', () => console.log('ready'));`;
@@ -176,6 +188,9 @@ async function main(): Promise<void> {
     ].join('\n'),
   );
   const hap = await start(NS.node, ['haproxy', '-db', '-f', HAPROXY_CFG]);
+  let hapErr = '';
+  hap.stderr!.on('data', (d: Buffer) => (hapErr += d));
+  await waitFor('http://10.244.1.1:18080/', () => `haproxy did not answer: ${hapErr}`);
   measure('haproxy (node ns, tcp)', 'http://10.244.1.1:18080/');
   await stop(hap);
 

@@ -273,6 +273,8 @@ export class UserspaceProxier implements ProxyBackend {
     const svc = entry.balancer.service;
     const clientIP = (client.remoteAddress ?? '').replace(/^::ffff:/, '');
     client.on('error', () => {});
+    // Relay segments as they come: Nagle here would hold small replies for the peer's delayed ACK.
+    client.setNoDelay(true);
     this.sockets.add(client);
     client.once('close', () => this.sockets.delete(client));
     const tried = new Set<string>();
@@ -288,7 +290,7 @@ export class UserspaceProxier implements ProxyBackend {
       tried.add(choice.endpoint);
       // Half-open on both sides: a client's FIN is passed on (pipe ends the other side) while
       // the reply still flows back, as the kernel backends would carry it.
-      const backend = net.connect({ host: choice.ip, port: choice.port, allowHalfOpen: true });
+      const backend = net.connect({ host: choice.ip, port: choice.port, allowHalfOpen: true, noDelay: true });
       const timer = setTimeout(
         () => backend.destroy(new Error('connect timeout')),
         this.opts.connectTimeoutMs ?? 2000,
