@@ -178,3 +178,58 @@ describe('packetMatches', () => {
     expect(describeFilter({ direction: 'out', port: 53 })).toBe('sent packets * → * port 53');
   });
 });
+
+describe('the capture step in a scenario file', () => {
+  const file = (body: string) => `name: c\nsteps:\n  - capture:\n${body}`;
+  const parse = async (body: string) => {
+    const { parseScenario } = await import('./format.ts');
+    return parseScenario(file(body), 'c.yaml', '.');
+  };
+
+  it('parses nested steps (mapping and scalar bodies) and expectations', async () => {
+    const sc = await parse(
+      '      in: node:node-1\n' +
+        '      filter: tcp port 8080\n' +
+        '      during:\n' +
+        '        - request: { from: pod:client, to: service:web }\n' +
+        '        - name: remove it\n' +
+        '          delete: pod/web-0\n' +
+        '      expect:\n' +
+        '        - { src: "node:node-1", dst: "pod:app=web", proto: tcp, dstPort: 8080, flags: "syn,!ack" }\n' +
+        '        - { src: 10.244.0.0/16, count: 0 }\n',
+    );
+    const spec = sc.steps[0]!.spec as import('./steps/capture.ts').CaptureSpec;
+    expect(spec.during.map((d) => [d.kind, d.name])).toEqual([
+      ['request', expect.stringContaining('service:web')],
+      ['delete', 'remove it'],
+    ]);
+    expect(spec.expect[0]).toMatchObject({
+      src: 'node:node-1',
+      dst: 'pod:app=web',
+      filter: { proto: 'tcp', dstPort: 8080, flags: ['syn', '!ack'] },
+    });
+    expect(spec.expect[1]).toMatchObject({ src: '10.244.0.0/16', count: 0 });
+    expect(sc.steps[0]!.name).toBe('capture on node:node-1/eth0 "tcp port 8080" during request, delete');
+  });
+
+  it('points at the field of a mistake', async () => {
+    await expect(parse('      in: node:node-1\n')).rejects.toThrow(
+      /steps\[0\]\.capture\.during: give during:/,
+    );
+    await expect(
+      parse('      in: node:node-1\n      duration: 1s\n      expect:\n        - { src: "web" }\n'),
+    ).rejects.toThrow(/^c\.yaml:7:\d+: steps\[0\]\.capture\.expect\[0\]\.src: "web" is not an address/);
+    await expect(
+      parse('      in: node:node-1\n      duration: 1s\n      expect: [{ flags: [syn, push] }]\n'),
+    ).rejects.toThrow(/expect\[0\]\.flags\[1\]: "push" is not a TCP flag/);
+    await expect(
+      parse('      in: node:node-1\n      duration: 1s\n      expect: [{ direction: in }]\n'),
+    ).rejects.toThrow(/expect\[0\]\.direction: direction needs interface: any/);
+    await expect(parse('      in: node:node-1\n      during:\n        - teleport: {}\n')).rejects.toThrow(
+      /steps\[0\]\.capture\.during\[0\]\.teleport: unknown step kind/,
+    );
+    await expect(
+      parse('      in: node:node-1\n      during:\n        - request: { from: pod:a }\n'),
+    ).rejects.toThrow(/steps\[0\]\.capture\.during\[0\]\.request\.to: required/);
+  });
+});

@@ -241,3 +241,52 @@ describe('cell commands and outcomes', () => {
     expect(aggregate([])).toBe('fail');
   });
 });
+
+describe('the matrix step in a scenario file', () => {
+  // Parsed through the scenario parser, so errors carry file:line:col and the field path.
+  const file = (body: string) => `name: m\nsteps:\n  - matrix:\n${body}`;
+  const parse = async (body: string) => {
+    const { parseScenario } = await import('./format.ts');
+    return parseScenario(file(body), 'm.yaml', '.');
+  };
+
+  it('parses rows, columns, protocol and the expected grid', async () => {
+    const sc = await parse(
+      '      from: [pod:a, {place: "pod:app=web", label: web}]\n' +
+        '      to: [svc:web:80, {target: "pod:db", label: db, protocol: http, path: /healthz}]\n' +
+        '      timeout: 500ms\n' +
+        '      expect: ["pod:a ✓ ✗", "web ✓ ."]\n',
+    );
+    const spec = sc.steps[0]!.spec as import('./steps/matrix.ts').MatrixSpec;
+    expect(spec.rows.map((r) => r.label)).toEqual(['pod:a', 'web']);
+    expect(spec.cols.map((c) => [c.label, c.proto, c.path])).toEqual([
+      ['svc:web:80', undefined, undefined],
+      ['db', 'http', '/healthz'],
+    ]);
+    expect(spec.timeoutMs).toBe(500);
+    expect(spec.expect).toEqual([
+      ['ok', 'fail'],
+      ['ok', 'any'],
+    ]);
+  });
+
+  it('points at the field of a mistake', async () => {
+    await expect(parse('      from: [pod:a]\n      to: [svc:web:80, web]\n')).rejects.toThrow(
+      /^m\.yaml:5:\d+: steps\[0\]\.matrix\.to\[1\]: "web" is not a target/,
+    );
+    await expect(parse('      from: [pod:a, nowhere]\n      to: [svc:web:80]\n')).rejects.toThrow(
+      /steps\[0\]\.matrix\.from\[1\]: "nowhere" is not a place/,
+    );
+    await expect(
+      parse('      from: [pod:a]\n      to: [svc:web:80]\n      expect: ["✓", "✗"]\n'),
+    ).rejects.toThrow(/steps\[0\]\.matrix\.expect: expected grid: has 2 rows but the matrix has 1/);
+    await expect(
+      parse('      from: [pod:a]\n      to: [svc:web:80, svc:web:81]\n      expect: ["✓ ?!"]\n'),
+    ).rejects.toThrow(
+      /^m\.yaml:6:\d+: steps\[0\]\.matrix\.expect\[0\]: expected grid: row 1 \(pod:a\), column 2 \(svc:web:81\)/,
+    );
+    await expect(parse('      from: [pod:a, pod:a]\n      to: [svc:web:80]\n')).rejects.toThrow(
+      /two rows are labelled "pod:a"/,
+    );
+  });
+});

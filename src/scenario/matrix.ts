@@ -70,7 +70,10 @@ export function parseExpectedGrid(
     .map((l) => l.trim())
     .filter((l) => l !== '' && !l.startsWith('#'));
   let body = lines;
-  if (lines.length === rows.length + 1) {
+  // One line more than rows, and a first line that is not itself a row of cells: a header.
+  const isCells = (l: string) =>
+    l.split(/\s+/).every((t) => symbolOf(t) !== undefined) || splitCompact(l, cols.length) !== undefined;
+  if (lines.length === rows.length + 1 && !isCells(lines[0]!)) {
     let header = lines[0]!.split(/\s+/);
     // A corner word (`from\to`) may stand above the row labels: in a YAML `|` block the first
     // line sets the indentation, so a header cannot start with blanks there.

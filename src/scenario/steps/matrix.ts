@@ -27,7 +27,6 @@ import {
   renderGrid,
 } from '../matrix.ts';
 import type { FieldReader, Place, RunContext, StepKind, StepOutcome } from '../types.ts';
-import { readPlace } from './common.ts';
 
 const SERVICES = findResource('', 'v1', 'services')!;
 
@@ -67,14 +66,20 @@ function readRows(body: FieldReader): MatrixRow[] {
       checkPlace(body, item, ['from', i]);
       return { from: item, label: item };
     }
-    if (list.some((x) => typeof x === 'string'))
-      body.fail('write every entry as a string or every entry as {place, label}', ['from', i]);
-    const r = body.list('from')![i]!;
-    r.only(['place', 'label']);
-    const from = readPlace(r, 'place', { required: true })!;
-    const label = r.string('label') ?? from;
-    if (!LABEL_RE.test(label)) r.fail('must be one word (no spaces): it labels a grid row', 'label');
-    return { from, label };
+    // A mapping entry is checked by hand: FieldReader.list() wants every entry to be a mapping,
+    // and a list may mix both forms.
+    const at = (k?: string): (string | number)[] => (k ? ['from', i, k] : ['from', i]);
+    if (!item || typeof item !== 'object' || Array.isArray(item))
+      body.fail('must be a place (pod:NAME, …) or {place, label}', at());
+    const m = item as Record<string, unknown>;
+    for (const k of Object.keys(m))
+      if (k !== 'place' && k !== 'label') body.fail('unknown field (known: place, label)', at(k));
+    if (typeof m.place !== 'string')
+      body.fail('required: a place (pod:NAME, pod:SELECTOR, node:NAME, outside)', at('place'));
+    checkPlace(body, m.place as string, at('place'));
+    const label = m.label === undefined ? (m.place as string) : String(m.label);
+    if (!LABEL_RE.test(label)) body.fail('must be one word (no spaces): it labels a grid row', at('label'));
+    return { from: m.place as string, label };
   });
 }
 
@@ -95,27 +100,36 @@ function readCols(body: FieldReader): MatrixColumn[] {
   const list = Array.isArray(raw) ? raw : [raw];
   if (list.length === 0) body.fail('must list at least one target', 'to');
   return list.map((item, i) => {
-    if (typeof item === 'string') {
+    const at = (k?: string): (string | number)[] =>
+      k ? ['to', i, k] : Array.isArray(raw) ? ['to', i] : ['to'];
+    const target = (text: unknown, where: (string | number)[]): MatrixTarget => {
+      if (typeof text !== 'string') return body.fail('required: a target like svc:web:80', where);
       try {
-        return { target: parseTarget(item), label: item.trim() };
+        return parseTarget(text);
       } catch (e) {
-        return body.fail((e as Error).message, ['to', i]);
+        return body.fail((e as Error).message, where);
       }
-    }
-    if (list.some((x) => typeof x === 'string'))
-      body.fail('write every entry as a string or every entry as {target, label, …}', ['to', i]);
-    const r = body.list('to')![i]!;
-    r.only(['target', 'label', 'protocol', 'path']);
-    const text = r.string('target', { required: true })!;
-    let target: MatrixTarget;
-    try {
-      target = parseTarget(text);
-    } catch (e) {
-      return r.fail((e as Error).message, 'target');
-    }
-    const label = r.string('label') ?? text.trim();
-    if (!LABEL_RE.test(label)) r.fail('must be one word (no spaces): it labels a grid column', 'label');
-    return { target, label, proto: r.oneOf('protocol', MATRIX_PROTOCOLS), path: r.string('path') };
+    };
+    if (typeof item === 'string') return { target: target(item, at()), label: item.trim() };
+    if (!item || typeof item !== 'object' || Array.isArray(item))
+      body.fail('must be a target (svc:web:80, …) or {target, label, protocol, path}', at());
+    const m = item as Record<string, unknown>;
+    const known = ['target', 'label', 'protocol', 'path'];
+    for (const k of Object.keys(m))
+      if (!known.includes(k)) body.fail(`unknown field (known: ${known.join(', ')})`, at(k));
+    const t = target(m.target, at('target'));
+    const label = m.label === undefined ? t.text.trim() : String(m.label);
+    if (!LABEL_RE.test(label))
+      body.fail('must be one word (no spaces): it labels a grid column', at('label'));
+    if (m.protocol !== undefined && !(MATRIX_PROTOCOLS as readonly unknown[]).includes(m.protocol))
+      body.fail(`must be one of ${MATRIX_PROTOCOLS.join(', ')}`, at('protocol'));
+    if (m.path !== undefined && typeof m.path !== 'string') body.fail('must be a string', at('path'));
+    return {
+      target: t,
+      label,
+      proto: m.protocol as MatrixProtocol | undefined,
+      path: m.path as string | undefined,
+    };
   });
 }
 
