@@ -95,6 +95,24 @@ describe('nft monitor trace', () => {
     expect(s.hooks.find((h) => h.chain === 'FORWARD')!.packet).toMatchObject({ iif: 'eth0', oif: 'cni0' });
   });
 
+  it('reads REDIRECT to a local port (the userspace proxy)', () => {
+    const text = [
+      'trace id 1 ip nat PREROUTING packet: iif "cni0" ip saddr 10.244.1.3 ip daddr 10.96.0.3 tcp sport 45236 tcp dport 80',
+      'trace id 1 ip nat PREROUTING rule jump KUBE-PORTALS-CONTAINER (verdict jump KUBE-PORTALS-CONTAINER)',
+      'trace id 1 ip nat KUBE-PORTALS-CONTAINER rule meta l4proto tcp ip daddr 10.96.0.3 tcp dport 80 redirect to :41485 (verdict accept)',
+    ].join('\n');
+    const s = summarizeKernelTrace(parseNftMonitorTrace(text));
+    expect(s.redirect).toBe(41485);
+    expect(s.dnat).toBeUndefined();
+    expect(
+      summarizeKernelTrace(
+        parseXtablesMonitorTrace(
+          ' TRACE: 2 ab nat:X:rule:0x2:ACCEPT  -4 -t nat -A X -p tcp -j REDIRECT --to-ports 8080',
+        ),
+      ).redirect,
+    ).toBe(8080);
+  });
+
   it('reads drops, rejects and nft verdict-map gotos', () => {
     const text = [
       'trace id 1 ip kube-proxy nat-prerouting packet: iif "cni0" ip saddr 10.0.0.1 ip daddr 10.9.0.1 tcp sport 5 tcp dport 80',

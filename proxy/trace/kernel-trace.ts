@@ -197,6 +197,8 @@ export interface KernelTraceSummary {
   /** `ip:port` a DNAT rule chose. */
   dnat?: string;
   masquerade: boolean;
+  /** Port of a REDIRECT (to the arrival interface's own address). */
+  redirect?: number;
   /** The packet at each base chain it entered (table, chain, packet). */
   hooks: { table: string; chain: string; packet: KernelPacket }[];
   /** The last per-endpoint chain entered (`KUBE-SEP-…` / nft `endpoint-…`). */
@@ -223,6 +225,8 @@ export function summarizeKernelTrace(
     if (e.target && BACKEND_CHAIN.test(e.target)) s.backendChain = e.target;
     const d = /(?:--to-destination|\bdnat(?: ip)? to)\s+(\S+)/.exec(rule);
     if (d) s.dnat = d[1];
+    const rd = /(?:-j REDIRECT --to-ports|\bredirect to :?)\s*(\d+)/.exec(rule);
+    if (rd) s.redirect = Number(rd[1]);
     if (/(-j MASQUERADE|\bmasquerade\b)/.test(rule)) s.masquerade = true;
     if (/(-j REJECT|\breject\b)/.test(rule) && e.verdict !== 'jump' && e.verdict !== 'goto')
       s.verdict = 'REJECT';

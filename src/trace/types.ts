@@ -53,6 +53,8 @@ export interface NetfilterView {
   verdict: 'ACCEPT' | 'DROP' | 'REJECT';
   /** `ip:port` chosen by DNAT. */
   dnat?: string;
+  /** REDIRECT to this local port (the address becomes the arrival interface's). */
+  redirect?: number;
   /** Source NAT (masquerade) to the address of the outgoing interface. */
   snat?: string;
   masquerade: boolean;

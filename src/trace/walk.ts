@@ -186,14 +186,6 @@ export async function walk(
       note(hop, `netfilter ${nf.verdict === 'REJECT' ? 'rejects' : 'drops'} the packet here`);
       break;
     }
-    let dst = cur.dst;
-    let dport = cur.dport;
-    if (nf?.dnat) {
-      const [ip, port] = splitHostPort(nf.dnat, dport);
-      dst = ip;
-      dport = port;
-    }
-
     // Conntrack records the connection in every namespace that tracks it (node namespaces here).
     if (node && capture) {
       const all = await kernel.conntrack(cur.netns, proto);
@@ -212,10 +204,27 @@ export async function walk(
       }
     }
 
+    let dst = cur.dst;
+    let dport = cur.dport;
+    if (nf?.redirect !== undefined && !nf.dnat) {
+      // REDIRECT: to the primary address of the interface it came in on (loopback when generated here).
+      const a = cur.iif ? (await addrs(cur.netns)).find((x) => x.dev === cur.iif) : undefined;
+      nf.dnat = `${a?.ip ?? '127.0.0.1'}:${nf.redirect}`;
+    }
+    if (nf?.dnat) {
+      const [ip, port] = splitHostPort(nf.dnat, dport);
+      dst = ip;
+      dport = port;
+    }
     // Delivered here?
     const local = (await addrs(cur.netns)).some((a) => a.ip === dst);
     if (local) {
       hop.delivered = true;
+      if (node && view.proxyMode === 'userspace' && nf?.dnat)
+        note(
+          hop,
+          "the userspace proxy's balancer accepts here and opens its own connection to a backend (a new flow)",
+        );
       hop.route = { query: `route get ${dst}`, type: 'local', dev: 'lo' };
       finalDst = { ip: dst, port: dport };
       break;
@@ -420,6 +429,7 @@ async function netfilterAt(
         hooks: s.hooks,
       };
       if (s.dnat) view.dnat = s.dnat;
+      if (s.redirect !== undefined) view.redirect = s.redirect;
       if (s.backendChain) view.backendChain = s.backendChain;
       if (interp?.alternatives) view.alternatives = interp.alternatives;
       return view;
