@@ -21,10 +21,16 @@ export interface CertPair {
 }
 
 /**
- * Makes a self-signed certificate (EC P-256, 10 years) for `cn` with `dnsNames` as
- * subjectAltName. Needs the `openssl` CLI.
+ * Makes a self-signed certificate (10 years) for `cn` with `dnsNames` as subjectAltName. Needs the
+ * `openssl` CLI. The key is RSA 2048 by default (as ingress-nginx's default certificate): with an
+ * EC certificate as the server's default, OpenSSL keeps serving it over TLS 1.3 even when the SNI
+ * callback switches to a context holding an RSA certificate — an RSA default serves both kinds.
  */
-export async function selfSignedCert(cn: string, dnsNames: string[] = [cn]): Promise<CertPair> {
+export async function selfSignedCert(
+  cn: string,
+  dnsNames: string[] = [cn],
+  keyType: 'rsa' | 'ec' = 'rsa',
+): Promise<CertPair> {
   const dir = await mkdtemp(join(tmpdir(), 'pn-ingress-cert-'));
   try {
     const key = join(dir, 'key.pem');
@@ -34,9 +40,7 @@ export async function selfSignedCert(cn: string, dnsNames: string[] = [cn]): Pro
       'req',
       '-x509',
       '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
+      ...(keyType === 'ec' ? ['ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'] : ['rsa:2048']),
       '-nodes',
       '-keyout',
       key,

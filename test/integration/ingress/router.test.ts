@@ -73,8 +73,9 @@ beforeAll(async () => {
     backends.push(await startBackend(name, ip, P));
   }
   [certSecure, certOther] = await Promise.all([
-    selfSignedCert('secure.test', ['secure.test']),
-    selfSignedCert('other.test', ['other.test', '*.other.test']),
+    // One RSA and one EC secret: the SNI switch must serve either kind (the default is RSA).
+    selfSignedCert('secure.test', ['secure.test'], 'rsa'),
+    selfSignedCert('other.test', ['other.test', '*.other.test'], 'ec'),
   ]);
   api = await startTestServer();
   client = new ApiClient(api.kubeconfigPath);
