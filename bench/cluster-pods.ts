@@ -157,7 +157,12 @@ try {
       );
       break;
     }
-    pods = (await c.client.list<Pod>(PODS, 'default', { labelSelector: 'app=many' })).items;
+    try {
+      pods = (await c.client.list<Pod>(PODS, 'default', { labelSelector: 'app=many' })).items;
+    } catch (e) {
+      // On an overloaded machine a list can time out: note it and poll again.
+      console.log(`  list failed (${(e as Error).message}); retrying`);
+    }
     const now = performance.now() - t1;
     for (const p of pods)
       if (isReady(p) && !readyAt.has(p.metadata.name!)) readyAt.set(p.metadata.name!, now);
@@ -217,7 +222,10 @@ try {
   let left = 0;
   let ns = 0;
   for (;;) {
-    left = (await c.client.list<Pod>(PODS, 'default', { labelSelector: 'app=many' })).items.length;
+    left = await c.client
+      .list<Pod>(PODS, 'default', { labelSelector: 'app=many' })
+      .then((l) => l.items.length)
+      .catch(() => left || 1);
     ns = readdirSync('/run/netns').filter((n) => n.startsWith(`pn-${NAME}-pod-`)).length;
     if ((left === 0 && ns === 0) || performance.now() - t2 > 120_000) break;
     await sleep(100);
