@@ -138,13 +138,26 @@ export function shareable(sc: Scenario): boolean {
   );
 }
 
-/** Groups consecutive scenarios that can share a cluster (same cluster section, none destructive). */
+/**
+ * Groups scenarios that can share a cluster (same cluster section, none destructive), in order of
+ * each group's first scenario; a destructive scenario is a group of its own.
+ */
 export function groupForSharing(list: Scenario[]): Scenario[][] {
   const groups: Scenario[][] = [];
+  const byKey = new Map<string, Scenario[]>();
   for (const sc of list) {
-    const last = groups[groups.length - 1];
-    if (last && shareable(sc) && shareable(last[0]) && clusterKey(last[0]) === clusterKey(sc)) last.push(sc);
-    else groups.push([sc]);
+    if (!shareable(sc)) {
+      groups.push([sc]);
+      continue;
+    }
+    const key = clusterKey(sc);
+    const g = byKey.get(key);
+    if (g) g.push(sc);
+    else {
+      const fresh = [sc];
+      byKey.set(key, fresh);
+      groups.push(fresh);
+    }
   }
   return groups;
 }
@@ -225,8 +238,8 @@ export async function runScenario(sc: Scenario, o: RunScenarioOptions): Promise<
 /** Options of runScenarios. */
 export interface RunScenariosOptions extends RunScenarioOptions {
   /**
-   * Run consecutive scenarios with the same `cluster:` section on one cluster, wiping their
-   * objects in between (default true). Scenarios that kill an agent or partition a node always
+   * Run scenarios with the same `cluster:` section on one cluster, wiping their objects in
+   * between (default true; reports then come in group order). Scenarios that kill an agent or partition a node always
    * get a cluster of their own.
    */
   share?: boolean;
