@@ -9,10 +9,12 @@
  * (SYN, then RST), a UDP datagram to a closed port (answered by ICMP port unreachable).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCapture, tcpdumpSupportsPcapng } from '../../../src/scenario/capture.ts';
-import { LinkType, layersOf } from '../../../src/scenario/pcap.ts';
+import { type Capture, LinkType, layersOf, parseCapture } from '../../../src/scenario/pcap.ts';
 
 const NS1 = 'pn-h3-c1';
 const NS2 = 'pn-h3-c2';
@@ -26,6 +28,53 @@ function inNs(ns: string, script: string): void {
     execFileSync('ip', ['netns', 'exec', ns, 'timeout', '5', 'bash', '-c', script], { stdio: 'ignore' });
   } catch {}
 }
+/**
+ * Rewrites a parsed capture as big-endian pcapng (SHB, an IDB with if_name and if_tsresol=9, one
+ * EPB per packet), so libpcap (`tcpdump -r`) can judge the same packets in the other format.
+ */
+function toPcapng(cap: Capture, ifName: string): Uint8Array {
+  const blocks: Buffer[] = [];
+  const block = (type: number, body: Buffer) => {
+    const pad = (4 - (body.length % 4)) % 4;
+    const len = 12 + body.length + pad;
+    const b = Buffer.alloc(len);
+    b.writeUInt32BE(type, 0);
+    b.writeUInt32BE(len, 4);
+    body.copy(b, 8);
+    b.writeUInt32BE(len, len - 4);
+    blocks.push(b);
+  };
+  const shb = Buffer.alloc(16);
+  shb.writeUInt32BE(0x1a2b3c4d, 0);
+  shb.writeUInt16BE(1, 4);
+  shb.writeBigInt64BE(-1n, 8);
+  block(0x0a0d0d0a, shb);
+  const name = Buffer.from(ifName);
+  const idb = Buffer.alloc(8 + 4 + name.length + ((4 - (name.length % 4)) % 4) + 8 + 4);
+  idb.writeUInt16BE(cap.interfaces[0]!.linkType, 0);
+  idb.writeUInt32BE(cap.interfaces[0]!.snaplen, 4);
+  let o = 8;
+  idb.writeUInt16BE(2, o);
+  idb.writeUInt16BE(name.length, o + 2);
+  name.copy(idb, o + 4);
+  o += 4 + name.length + ((4 - (name.length % 4)) % 4);
+  idb.writeUInt16BE(9, o);
+  idb.writeUInt16BE(1, o + 2);
+  idb.writeUInt8(9, o + 4);
+  block(1, idb);
+  for (const p of cap.packets) {
+    const epb = Buffer.alloc(20 + p.data.length);
+    epb.writeUInt32BE(0, 0);
+    epb.writeUInt32BE(Number(p.timestampNs >> 32n), 4);
+    epb.writeUInt32BE(Number(p.timestampNs & 0xffffffffn), 8);
+    epb.writeUInt32BE(p.data.length, 12);
+    epb.writeUInt32BE(p.origLength, 16);
+    Buffer.from(p.data).copy(epb, 20);
+    block(6, epb);
+  }
+  return Buffer.concat(blocks);
+}
+
 function removeNetns(): void {
   for (const ns of [NS1, NS2]) {
     try {
@@ -110,6 +159,44 @@ describe.skipIf(process.getuid?.() !== 0)('capture in namespaces (tcpdump → ou
       expect(unreachable?.frame.ip).toMatchObject({ src: '10.99.0.2', dst: '10.99.0.1' });
     } finally {
       await cap.dispose();
+    }
+  });
+
+  it('reads the same packets from pcapng as from pcap, and libpcap agrees on the pcapng file', async () => {
+    const cap = await startCapture({ netns: NS1, interface: 'h3c1', filter: 'tcp port 8080' });
+    const dir = mkdtempSync(join(tmpdir(), 'pn-h3-pcapng-'));
+    try {
+      inNs(NS1, 'exec 3<>/dev/tcp/10.99.0.2/8080');
+      const res = await cap.stop();
+      expect(res.packets.length).toBeGreaterThanOrEqual(2);
+      const ng = parseCapture(toPcapng(res.capture, 'h3c1'));
+      expect(ng.format).toBe('pcapng');
+      expect(ng.interfaces[0]).toMatchObject({
+        name: 'h3c1',
+        linkType: LinkType.ETHERNET,
+        unitsPerSecond: 1_000_000_000n,
+      });
+      expect(ng.packets.map((p) => [p.timestampNs, p.frame])).toEqual(
+        res.packets.map((p) => [p.timestampNs, p.frame]),
+      );
+      // libpcap reads our pcapng rendition to the same packets, with the same nanosecond stamps.
+      const file = join(dir, 'x.pcapng');
+      writeFileSync(file, toPcapng(res.capture, 'h3c1'));
+      const seen = execFileSync('tcpdump', ['-r', file, '-n', '-tt', '--time-stamp-precision=nano'], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      })
+        .toString()
+        .trim()
+        .split('\n');
+      expect(seen).toHaveLength(res.packets.length);
+      const ns = res.packets[0]!.timestampNs;
+      expect(seen[0]).toContain(`${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`);
+      expect(seen[0]).toContain('10.99.0.1.');
+      expect(seen[0]).toContain('> 10.99.0.2.8080: Flags [S]');
+      expect(readFileSync(file).subarray(0, 4).toString('hex')).toBe('0a0d0d0a');
+    } finally {
+      await cap.dispose();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
