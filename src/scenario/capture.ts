@@ -15,9 +15,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import ipaddr from 'ipaddr.js';
 import type { Disposable } from '../util/disposable.ts';
 import { PodnetError } from '../util/errors.ts';
-import ipaddr from 'ipaddr.js';
 import { type Capture, type Frame, layersOf, type Packet, parseCapture, type TcpFlags } from './pcap.ts';
 
 /** What to capture. */

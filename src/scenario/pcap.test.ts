@@ -3,7 +3,7 @@
  * Address plan: pods 10.244.1.5 / 10.244.2.7, nodes 172.31.0.2 / 172.31.0.3, v6 fd00::1 / fd00::2.
  */
 import { describe, expect, it } from 'vitest';
-import { describeFrame, decodeFrame, LinkType, layersOf, PcapFormatError, parseCapture } from './pcap.ts';
+import { decodeFrame, describeFrame, LinkType, layersOf, PcapFormatError, parseCapture } from './pcap.ts';
 
 // --- packet builders -------------------------------------------------------------------------
 
