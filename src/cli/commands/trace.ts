@@ -28,7 +28,8 @@ function reexecInCluster(pid: number): number | undefined {
   const argv = [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
   const r = spawnSync(
     'nsenter',
-    ['-t', String(pid), '-U', '-m', '-n', '--preserve-credentials', '--', ...argv],
+    // --wd: entering the mount namespace would otherwise start in its root directory.
+    ['-t', String(pid), '-U', '-m', '-n', '--preserve-credentials', `--wd=${process.cwd()}`, '--', ...argv],
     {
       stdio: 'inherit',
       env: { ...process.env, PODNET_USERNS: '1' },
