@@ -170,13 +170,16 @@ const RESET_KINDS: Array<[string, string, string]> = [
   ['', 'v1', 'pods'],
   ['', 'v1', 'configmaps'],
   ['', 'v1', 'secrets'],
+  ['', 'v1', 'endpoints'],
+  ['discovery.k8s.io', 'v1', 'endpointslices'],
 ];
 
 /**
  * Returns a shared cluster to a blank state between scenarios: deletes the workloads, Services,
  * Ingresses, ConfigMaps and Secrets of every namespace the scenario used (`default` keeps its
  * `kubernetes` Service; system namespaces are left alone), pods with grace period 0, and waits
- * until no pod or Service of theirs is left, so NodePorts, LoadBalancer IPs and rules are free.
+ * until no pod, Service or EndpointSlice of theirs is left, so NodePorts, LoadBalancer IPs and
+ * rules are free, and a Service of the same name in the next scenario starts from nothing.
  */
 async function resetCluster(ctx: RunContext, namespaces: string[]): Promise<void> {
   const { findResource } = await import('../api/resources.ts');

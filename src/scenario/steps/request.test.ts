@@ -148,5 +148,11 @@ describe('identify', () => {
       pod: 'web-c',
     });
     expect(identify({ result: 'ok', body: 'plain', ms: 1 }, { proto: 'http', path: '/' })).toEqual({});
+    expect(
+      identify(
+        { result: 'ok', status: 503, body: 'no endpoints', ms: 1 },
+        { proto: 'http', path: '/hostname' },
+      ),
+    ).toEqual({});
   });
 });

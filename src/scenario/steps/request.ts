@@ -87,7 +87,8 @@ export function identify(
   spec: Pick<RequestSpec, 'proto' | 'path' | 'message'>,
 ): { pod?: string; client?: string } {
   const body = (r.body ?? '').trim();
-  if (!body) return {};
+  // An error page (a proxy's 503) names no backend, whatever its text.
+  if (!body || (r.status !== undefined && r.status >= 400)) return {};
   if (spec.proto === 'udp')
     return (spec.message ?? 'hostname') === 'clientip' ? { client: body } : { pod: body };
   const path = (spec.path ?? '/').split('?')[0];
