@@ -23,6 +23,7 @@ import { DisposableStore } from '../../src/util/disposable.ts';
 import { PodnetError } from '../../src/util/errors.ts';
 import { type CertPair, SecureContextCache, selfSignedCert } from './certs.ts';
 import { type DataPlaneOptions, IngressDataPlane, type Listener } from './dataplane.ts';
+import { FastHttpFront } from './fast.ts';
 import { buildRouteTable, DEFAULT_CONTROLLER_NAME, type RouteTable } from './routes.ts';
 
 /** Where the router listens. Ports 0 pick free ports (tests). */
@@ -77,6 +78,11 @@ export interface IngressControllerOptions extends DataPlaneOptions {
   workers?: number;
   /** Write Ingress status (default true). */
   writeStatus?: boolean;
+  /**
+   * Serve plain bodiless HTTP/1.1 requests on the HTTP listener through the raw-socket fast
+   * path (fast.ts); everything else still goes through Node's HTTP server. Default true.
+   */
+  fastPath?: boolean;
   /** Internal (workers): accept on these already-bound servers instead of binding `listen`. */
   handles?: { http: net.Server; https: net.Server; httpPort: number; httpsPort: number };
 }
@@ -271,6 +277,17 @@ export async function startIngressController(opts: IngressControllerOptions): Pr
         );
       });
     }
+    // The HTTP listener's sockets go to the fast path first when it is on (it hands anything
+    // not plainly simple to httpServer); `front` is set once the ports are known.
+    let front: FastHttpFront | undefined;
+    const useFast = opts.fastPath !== false;
+    const acceptHttp = (sock: Socket) => {
+      if (front) {
+        track(sock);
+        front.accept(sock);
+      } else httpServer.emit('connection', sock);
+    };
+    const fastServer = useFast ? net.createServer({ noDelay: true }, acceptHttp) : undefined;
     const listen = (s: http.Server, port: number) =>
       new Promise<number>((resolve, reject) => {
         s.once('error', reject);
@@ -278,23 +295,51 @@ export async function startIngressController(opts: IngressControllerOptions): Pr
         if (handle) {
           // A server received over IPC is already accepting: feed its sockets to ours.
           s.off('error', reject);
-          handle.on('connection', (sock: Socket) => s.emit('connection', sock));
+          handle.on('connection', (sock: Socket) =>
+            s === httpServer ? acceptHttp(sock) : s.emit('connection', sock),
+          );
           owner.defer(() => {
             handle.close();
           });
           resolve(s === httpServer ? opts.handles!.httpPort : opts.handles!.httpsPort);
           return;
         }
-        s.listen(port, opts.listen.host, () => {
+        const srv: net.Server = s === httpServer && fastServer ? fastServer : s;
+        srv.once('error', reject);
+        srv.listen(port, opts.listen.host, () => {
           s.off('error', reject);
-          resolve((s.address() as AddressInfo).port);
+          srv.off('error', reject);
+          resolve((srv.address() as AddressInfo).port);
         });
       });
     const httpPortBound = await listen(httpServer, opts.listen.httpPort ?? 80);
     owner.defer(() => closeServer(httpServer, sockets));
+    if (fastServer)
+      owner.defer(
+        () =>
+          new Promise<void>((r) => {
+            fastServer.close(() => r());
+            for (const so of sockets) so.destroy();
+          }),
+      );
     const httpsPortBound = await listen(httpsServer, httpsPort);
     owner.defer(() => closeServer(httpsServer, sockets));
     const httpL: Listener = { proto: 'http', port: httpPortBound, httpsPort: httpsPortBound };
+    if (useFast) {
+      const fast = new FastHttpFront({
+        dp,
+        listener: httpL,
+        handOff: (sock) => httpServer.emit('connection', sock),
+        maxHeaderSize: serverOpts.maxHeaderSize,
+        keepAliveTimeoutMs: serverOpts.keepAliveTimeout,
+        connectTimeoutMs: opts.connectTimeoutMs ?? 5000,
+        responseTimeoutMs: opts.responseTimeoutMs ?? 60_000,
+        upstreamIdleTimeoutMs: opts.upstreamIdleTimeoutMs ?? 60_000,
+        log,
+      });
+      owner.defer(() => fast.dispose());
+      front = fast;
+    }
     const httpsL: Listener = { proto: 'https', port: httpsPortBound, httpsPort: httpsPortBound };
     httpServer.on('request', (req, r) => dp.handleRequest(req, r, httpL));
     httpsServer.on('request', (req, r) => dp.handleRequest(req, r, httpsL));

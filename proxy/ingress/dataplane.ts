@@ -160,6 +160,19 @@ export class IngressDataPlane {
       this.closePool(poolKey(protocol, e), p);
   }
 
+  /** Endpoints to try for one request (round robin; see order). Used by the fast path. */
+  endpointsFor(b: ResolvedBackend): UpstreamEndpoint[] {
+    return this.order(b);
+  }
+
+  /**
+   * Routes a request (framing checks, target normalisation, lookup, redirects, canary): the
+   * same decision for the general and the fast path.
+   */
+  resolveRequest(req: IncomingMessage, l: Listener): ReturnType<IngressDataPlane['resolve']> {
+    return this.resolve(req, l);
+  }
+
   /** Endpoints in round-robin order for one request: the next one first, then the others. */
   private order(b: ResolvedBackend): UpstreamEndpoint[] {
     const n = b.endpoints.length;

@@ -36,6 +36,7 @@ const SERIALISABLE = [
   'responseTimeoutMs',
   'upstreamIdleTimeoutMs',
   'maxAttempts',
+  'fastPath',
 ] as const;
 
 function bind(host: string, port: number): Promise<net.Server> {
