@@ -481,6 +481,62 @@ describe('walk', () => {
     expect(r.backend).toBeUndefined();
   });
 
+  it('follows a masqueraded NodePort connection to the next node by the tuple conntrack reports', async () => {
+    const nss = fakeCluster();
+    nss['pn-t-node-2']!.conntrack =
+      'tcp 6 117 TIME_WAIT src=172.31.0.1 dst=172.31.0.12 sport=50234 dport=30080 src=10.244.1.3 dst=172.31.0.12 sport=8080 dport=13179 [ASSURED] mark=0 use=1\n';
+    const n2 = [
+      'trace id a ip pn-trace pre packet: iif "eth0" ip saddr 172.31.0.1 ip daddr 172.31.0.12 tcp sport 50234 tcp dport 30080',
+      'trace id a ip nat PREROUTING packet: iif "eth0" ip saddr 172.31.0.1 ip daddr 172.31.0.12 tcp sport 50234 tcp dport 30080',
+      'trace id a ip nat PREROUTING rule jump KUBE-SERVICES (verdict jump KUBE-SERVICES)',
+      'trace id a ip nat KUBE-NODEPORTS rule meta l4proto tcp tcp dport 30080 jump KUBE-EXT-X (verdict jump KUBE-EXT-X)',
+      'trace id a ip nat KUBE-SEP-WEB2 rule meta l4proto tcp dnat to 10.244.1.3:8080 (verdict accept)',
+      'trace id b ip nat POSTROUTING packet: iif "eth0" oif "eth0" ip saddr 172.31.0.1 ip daddr 10.244.1.3 tcp sport 50234 tcp dport 8080',
+      'trace id b ip nat KUBE-POSTROUTING rule masquerade fully-random (verdict accept)',
+    ].join('\n');
+    const n1 = [
+      'trace id c ip pn-trace pre packet: iif "eth0" ip saddr 172.31.0.12 ip daddr 10.244.1.3 tcp sport 13179 tcp dport 8080',
+      'trace id c ip filter FORWARD packet: iif "eth0" oif "cni0" ip saddr 172.31.0.12 ip daddr 10.244.1.3 tcp sport 13179 tcp dport 8080',
+      'trace id c ip filter FORWARD policy accept',
+      // Someone else's SYN in the same window: not ours.
+      'trace id d ip filter FORWARD packet: iif "eth0" oif "cni0" ip saddr 172.31.0.12 ip daddr 10.244.1.2 tcp sport 999 tcp dport 80',
+      'trace id d ip filter FORWARD rule ct state new drop (verdict drop)',
+    ].join('\n');
+    const capture: KernelCapture = {
+      sport: 50234,
+      result: 'connected',
+      traceTable: 'pn-trace',
+      events: new Map([
+        ['pn-t-node-2', parseNftMonitorTrace(n2)],
+        ['pn-t-node-1', parseNftMonitorTrace(n1)],
+      ]),
+    };
+    const from = resolveSource(view, { kind: 'lan' }, 'default');
+    const to = resolveTarget(view, { kind: 'any', name: 'node-2' }, 30080, 'tcp', 'default');
+    const r = await walk({ view, from, to, kernel: new FakeKernel(nss), capture });
+    expect(r.hops.map((h) => `${h.kind} ${h.name}`)).toEqual([
+      'lan lan',
+      'node node-2',
+      'node node-1',
+      'pod default/web-2',
+    ]);
+    expect(r.hops[1]!.netfilter).toMatchObject({
+      dnat: '10.244.1.3:8080',
+      masquerade: true,
+      snat: '172.31.0.12:13179',
+    });
+    expect(r.hops[2]!.packet).toMatchObject({
+      src: '172.31.0.12',
+      sport: 13179,
+      dst: '10.244.1.3',
+      dport: 8080,
+    });
+    expect(r.hops[2]!.netfilter).toMatchObject({ source: 'kernel', verdict: 'ACCEPT' });
+    expect(r.hops[2]!.netfilter!.hooks!.map((h) => h.chain)).toEqual(['FORWARD']);
+    expect(r.hops[3]!.packet.src).toBe('172.31.0.12');
+    expect(r.backend?.owner.name).toBe('default/web-2');
+  });
+
   it('keeps only the events of our flow, once per base chain', () => {
     const ev = parseXtablesMonitorTrace(testdata('xtables-monitor-clusterip.txt'));
     const mine = flowEvents(ev, { src: '10.244.1.2', sport: 48851 }, 'pn-trace');

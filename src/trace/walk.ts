@@ -147,6 +147,8 @@ export async function walk(
     if (cur.kind === 'bridge') {
       const nf = node ? await netfilterAt(o, node, cur, true) : undefined;
       if (nf) hop.netfilter = nf;
+      // With br_netfilter, bridged packets are tracked too.
+      if (node && capture) await conntrackAt(kernel, hop, cur, proto, nf);
       note(hop, 'switched by the bridge (layer 2): no route lookup in the node');
       if (nf?.hits.length)
         note(
@@ -187,22 +189,7 @@ export async function walk(
       break;
     }
     // Conntrack records the connection in every namespace that tracks it (node namespaces here).
-    if (node && capture) {
-      const all = await kernel.conntrack(cur.netns, proto);
-      const mine = matchConntrack(all, {
-        proto,
-        src: cur.src,
-        dst: cur.dst,
-        sport: cur.sport,
-        dport: cur.dport,
-      });
-      if (mine.length) {
-        hop.conntrack = mine;
-        const nat = conntrackNat(mine[0]!);
-        if (nat.snat && nf) nf.snat = nat.snat;
-        if (nat.dnat && nf && !nf.dnat) nf.dnat = nat.dnat;
-      }
-    }
+    if (node && capture) await conntrackAt(kernel, hop, cur, proto, nf);
 
     let dst = cur.dst;
     let dport = cur.dport;
@@ -254,7 +241,8 @@ export async function walk(
     // Source NAT happens on the way out (POSTROUTING), after the route was chosen.
     let src = cur.src;
     let sport = cur.sport;
-    if (nf?.masquerade) {
+    // (conntrack's reply tuple is the authority when there is one: it is what the kernel did).
+    if (nf?.masquerade || nf?.snat) {
       if (nf.snat) {
         const [ip, port] = splitHostPort(nf.snat, sport ?? 0);
         src = ip;
@@ -365,6 +353,23 @@ export async function walk(
   let backend: TraceReport['backend'];
   if (finalDst) backend = { ...finalDst, owner: ownerOf(view, finalDst.ip) };
   return { hops, backend, agreement, warnings };
+}
+
+/** Adds the conntrack entries of our flow to the hop, and the NAT they show to its netfilter view. */
+async function conntrackAt(
+  kernel: TraceKernel,
+  hop: TraceHop,
+  cur: Cursor,
+  proto: string,
+  nf: NetfilterView | undefined,
+): Promise<void> {
+  const all = await kernel.conntrack(cur.netns, proto);
+  const mine = matchConntrack(all, { proto, src: cur.src, dst: cur.dst, sport: cur.sport, dport: cur.dport });
+  if (!mine.length) return;
+  hop.conntrack = mine;
+  const nat = conntrackNat(mine[0]!);
+  if (nat.snat && nf) nf.snat = nat.snat;
+  if (nat.dnat && nf && !nf.dnat) nf.dnat = nat.dnat;
 }
 
 function note(hop: TraceHop, text: string): void {
