@@ -48,8 +48,14 @@ const GENERAL_ONLY = new Set([
   'http2-settings',
 ]);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Field values: visible ASCII, obs-text, space and tab; no CR, LF, NUL or other controls.
-const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+/** Field values: visible ASCII, obs-text, space and tab; no CR, LF, NUL or other controls. */
+function badValue(v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return true;
+  }
+  return false;
+}
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 
 /** A request head the fast path accepts. */
@@ -83,7 +89,7 @@ export function parseSimpleHead(text: string): SimpleHead | undefined {
     const name = line.slice(0, colon);
     if (!TOKEN.test(name)) return undefined;
     const value = line.slice(colon + 1).trim();
-    if (BAD_VALUE.test(value)) return undefined;
+    if (badValue(value)) return undefined;
     const lower = name.toLowerCase();
     if (GENERAL_ONLY.has(lower)) return undefined;
     if (lower === 'host') hosts++;
@@ -306,9 +312,15 @@ class ClientConn {
       if (b.length > this.f.o.maxHeaderSize) this.handOff();
       return;
     }
-    if (end + 4 > this.f.o.maxHeaderSize) return this.handOff();
+    if (end + 4 > this.f.o.maxHeaderSize) {
+      this.handOff();
+      return;
+    }
     const head = parseSimpleHead(b.toString('latin1', 0, end));
-    if (!head) return this.handOff();
+    if (!head) {
+      this.handOff();
+      return;
+    }
     const { dp, listener } = this.f.o;
     const req = {
       method: head.method,
@@ -321,10 +333,14 @@ class ClientConn {
     try {
       r = dp.resolveRequest(req, listener);
     } catch {
-      return this.handOff();
+      this.handOff();
+      return;
     }
     // Errors, redirects and HTTPS backends: the general path answers them.
-    if (!r.ok || r.backend.protocol !== 'HTTP') return this.handOff();
+    if (!r.ok || r.backend.protocol !== 'HTTP') {
+      this.handOff();
+      return;
+    }
     this.buf = end + 4 < b.length ? b.subarray(end + 4) : undefined;
     this.busy = true;
     if (this.idleTimer) clearTimeout(this.idleTimer);
@@ -365,12 +381,8 @@ class ClientConn {
 }
 
 /** Response body framing. */
-const enum Mode {
-  None,
-  Length,
-  Chunked,
-  Close,
-}
+const Mode = { None: 0, Length: 1, Chunked: 2, Close: 3 } as const;
+type Mode = (typeof Mode)[keyof typeof Mode];
 
 /** One request relayed to one endpoint (with retries on other endpoints before any answer). */
 class Exchange {
@@ -378,7 +390,7 @@ class Exchange {
   private key = '';
   private rbuf: Buffer | undefined;
   private headDone = false;
-  private mode = Mode.None;
+  private mode: Mode = Mode.None;
   private left = 0;
   private chunks: ChunkScanner | undefined;
   private reusable = false;
@@ -507,9 +519,15 @@ class Exchange {
     this.rbuf = undefined;
     const lines = b.toString('latin1', 0, end).split('\r\n');
     const sl = /^HTTP\/1\.([01]) (\d{3})(?: ([^\r\n]*))?$/.exec(lines[0]!);
-    if (!sl) return this.badResponse('bad status line');
+    if (!sl) {
+      this.badResponse('bad status line');
+      return;
+    }
     const status = Number(sl[2]);
-    if (status < 200) return this.badResponse(`unexpected ${status}`);
+    if (status < 200) {
+      this.badResponse(`unexpected ${status}`);
+      return;
+    }
     const raw: string[] = [];
     let cl: string | undefined;
     let te: string | undefined;
@@ -517,13 +535,22 @@ class Exchange {
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i]!;
       const colon = line.indexOf(':');
-      if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) return this.badResponse('bad response header');
+      if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) {
+        this.badResponse('bad response header');
+        return;
+      }
       const name = line.slice(0, colon);
       const value = line.slice(colon + 1).trim();
-      if (BAD_VALUE.test(value)) return this.badResponse('bad response header value');
+      if (badValue(value)) {
+        this.badResponse('bad response header value');
+        return;
+      }
       const lower = name.toLowerCase();
       if (lower === 'content-length') {
-        if (cl !== undefined && cl !== value) return this.badResponse('conflicting content-length');
+        if (cl !== undefined && cl !== value) {
+          this.badResponse('conflicting content-length');
+          return;
+        }
         cl = value;
       } else if (lower === 'transfer-encoding') te = te === undefined ? value : `${te}, ${value}`;
       else if (lower === 'connection') {
@@ -537,11 +564,17 @@ class Exchange {
     }
     if (this.req.method === 'HEAD' || status === 204 || status === 304) this.mode = Mode.None;
     else if (te !== undefined) {
-      if (te.trim().toLowerCase() !== 'chunked') return this.badResponse(`transfer-encoding "${te}"`);
+      if (te.trim().toLowerCase() !== 'chunked') {
+        this.badResponse(`transfer-encoding "${te}"`);
+        return;
+      }
       this.mode = Mode.Chunked;
       this.chunks = new ChunkScanner();
     } else if (cl !== undefined) {
-      if (!/^\d{1,15}$/.test(cl)) return this.badResponse('bad content-length');
+      if (!/^\d{1,15}$/.test(cl)) {
+        this.badResponse('bad content-length');
+        return;
+      }
       this.mode = Mode.Length;
       this.left = Number(cl);
     } else this.mode = Mode.Close;
