@@ -74,11 +74,11 @@ describe.skipIf(!isRoot)('podnet run: a failing scenario', () => {
     const r = podnet('run', f, '--name', 'h2f', '--junit', junit);
     expect(r.code, r.stdout + r.stderr).toBe(1);
     expect(r.stdout).toContain('FAIL  must-fail');
-    expect(r.stdout).toMatch(/✓  1\. wait for pod\/echo ready/);
+    expect(r.stdout).toMatch(/✓ {2}1\. wait for pod\/echo ready/);
     expect(r.stdout).toMatch(
-      /✗  2\. expect a 418 from a server that answers 200 {2}\[[0-9.]+m?s\]\n {8}1\/1 answers had status 200 \(want 418\)/,
+      /✗ {2}2\. expect a 418 from a server that answers 200 {2}\[[0-9.]+m?s\]\n {8}1\/1 answers had status 200 \(want 418\)/,
     );
-    expect(r.stdout).toMatch(/–  3\. never runs/);
+    expect(r.stdout).toMatch(/– {2}3\. never runs/);
     expect(r.stdout).toContain('0/1 scenarios passed; failed: must-fail');
     expect(r.stderr).toContain('error: 1 of 1 scenarios failed: must-fail');
     const xml = readFileSync(junit, 'utf8');

@@ -17,6 +17,19 @@ const ROOT = resolve(import.meta.dirname, '../../..');
 const DIR = join(ROOT, 'scenarios');
 const CLUSTER = 'h2all';
 const isRoot = process.getuid?.() === 0;
+
+/**
+ * Scenarios that fail because a component is broken — the scenario stays honest, and this
+ * table records the bug. Each must fail at exactly this step with this reason: when the bug is
+ * fixed the test fails too, and the entry must go.
+ */
+const KNOWN_BUGS: Record<string, { step: number; reason: RegExp; bug: string }> = {
+  'rolling-update-no-dropped-requests': {
+    step: 6,
+    reason: /requests ended refused \(want ok\)/,
+    bug: 'src/node ignores lifecycle.preStop and the netexec built-in ignores --delay-shutdown: old pods exit on SIGTERM before kube-proxy has removed them',
+  },
+};
 const home = mkdtempSync(join(tmpdir(), 'pn-h2-runall-'));
 
 afterAll(async () => {
@@ -41,17 +54,25 @@ describe.skipIf(!isRoot)('every shipped scenario passes', () => {
     });
     const text = formatReport(reports);
     // Shown on failure: the report says which step failed and why.
-    if (reports.some((r) => !r.ok)) console.log(`${text}\n--- progress ---\n${lines.join('\n')}`);
+    if (reports.some((r) => !r.ok && !KNOWN_BUGS[r.name]))
+      console.log(`${text}\n--- progress ---\n${lines.join('\n')}`);
     else
       console.log(
         `${text}(${groupForSharing(scenarios).length} clusters, ${((Date.now() - t0) / 1000).toFixed(0)}s)`,
       );
     expect(reports.map((r) => r.name).sort()).toEqual(scenarios.map((s) => s.name).sort());
-    expect(
-      reports
-        .filter((r) => !r.ok)
-        .map((r) => `${r.name}: ${r.error ?? r.steps.find((s) => s.status === 'failed')?.message}`),
-    ).toEqual([]);
+    const unexpected: string[] = [];
+    for (const r of reports) {
+      const known = KNOWN_BUGS[r.name];
+      const failed = r.steps.find((s) => s.status === 'failed');
+      const why = r.error ?? (failed ? `step ${failed.index + 1}: ${failed.message}` : '');
+      if (!known) {
+        if (!r.ok) unexpected.push(`${r.name}: ${why}`);
+      } else if (r.ok) unexpected.push(`${r.name} passes now: remove it from KNOWN_BUGS (${known.bug})`);
+      else if (r.error || failed?.index !== known.step - 1 || !known.reason.test(failed.message))
+        unexpected.push(`${r.name} fails differently than its known bug (${known.bug}): ${why}`);
+    }
+    expect(unexpected).toEqual([]);
     const left = (await realKernel().netns.list()).filter((n) => ownsNetns(CLUSTER, n));
     expect(left).toEqual([]);
   }, 900_000);
