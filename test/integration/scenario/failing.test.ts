@@ -60,7 +60,7 @@ describe('podnet run: mistakes in the file', () => {
     const r = podnet('run', f, '--name', 'h2f');
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toBe(
-      `error: ${f}:3:48: steps[0].request.count: must be a positive integer, got number -2`,
+      `error: ${f}:3:49: steps[0].request.count: must be a positive integer, got number -2`,
     );
     expect(existsSync(join(home, 'clusters', 'h2f'))).toBe(false);
   });
