@@ -105,7 +105,7 @@ async function fullSync(mode: Mode, n: number) {
       exec: mode === 'iptables-legacy' ? legacyExec : realExec,
     }),
   );
-  const nft = new RecordingNft(new ExecNftRunner({ netns: ns }));
+  const nft = new RecordingNft(new ExecNftRunner({ netns: ns, timeoutMs: 900_000 }));
   const proxier =
     mode === 'nftables'
       ? new NftablesProxier({ ...common, runner: nft })

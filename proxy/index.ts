@@ -29,6 +29,7 @@ export {
 export {
   type KubeProxy,
   type KubeProxyOptions,
+  type ProxyMode,
   resolveProxyMode,
   startKubeProxy,
 } from './kube-proxy.ts';
