@@ -2,10 +2,13 @@
 // client pod 10.244.1.2 on node-1 → Service default/web 10.96.0.2:80, DNATed to 10.244.2.2:8080 on
 // node-2. testdata/xtables-monitor-clusterip.txt and nft-monitor-clusterip.txt are node-1's view
 // (SYN, then the next packet's first lines); nft-monitor-forward.txt is node-2's (no DNAT there).
+// nft-monitor-nftables-mode.txt is the same trace with the proxy in nftables mode (Service
+// 10.96.0.3), and kube-proxy-table.nft that node's `nft list table ip kube-proxy` at the time.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { traceIptables } from './iptables-trace.ts';
+import { traceNftables } from './nft-trace.ts';
 import {
   backendChainOf,
   firstPacketEvents,
@@ -93,6 +96,31 @@ describe('nft monitor trace', () => {
     expect(s.dnat).toBeUndefined();
     expect(s.backendChain).toBeUndefined();
     expect(s.hooks.find((h) => h.chain === 'FORWARD')!.packet).toMatchObject({ iif: 'eth0', oif: 'cni0' });
+  });
+
+  it('nftables mode: the kernel and the interpreter over the same table pick the same endpoint chain', () => {
+    const s = summarizeKernelTrace(
+      firstPacketEvents(parseNftMonitorTrace(data('nft-monitor-nftables-mode.txt')), 'pn-trace'),
+      ['pn-trace'],
+    );
+    expect(s.dnat).toBe('10.244.2.2:8080');
+    expect(s.backendChain).toBe('endpoint-AAOQDDFY-default/web/tcp/http__10.244.2.2/8080');
+    expect(s.hooks.map((h) => h.chain)).toEqual([
+      'filter-prerouting',
+      'nat-prerouting',
+      'filter-forward',
+      'nat-postrouting',
+    ]);
+    const paths = traceNftables(
+      data('kube-proxy-table.nft'),
+      { src: '10.244.1.2', dst: '10.96.0.3', proto: 'tcp', dport: 80, inInterface: 'cni0' },
+      { localAddresses: ['172.31.0.11', '10.244.1.1'] },
+    );
+    expect(paths.map((p) => p.dnat).sort()).toEqual(['10.244.1.3:8080', '10.244.2.2:8080']);
+    const same = paths.find((p) => p.dnat === s.dnat)!;
+    expect(backendChainOf(same)).toBe(s.backendChain);
+    const other = paths.find((p) => p.dnat !== s.dnat)!;
+    expect(backendChainOf(other)).not.toBe(s.backendChain);
   });
 
   it('reads REDIRECT to a local port (the userspace proxy)', () => {
