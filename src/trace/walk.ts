@@ -113,6 +113,8 @@ export async function walk(
   const linkCache = new Map<string, Promise<LinkInfo[]>>();
   const addrs = (ns: string) => addrCache.get(ns) ?? set(addrCache, ns, kernel.addresses(ns));
   const links = (ns: string) => linkCache.get(ns) ?? set(linkCache, ns, kernel.links(ns));
+  // Every node's addresses and links are needed sooner or later: ask for them all at once.
+  await Promise.all(view.nodes.flatMap((n) => [addrs(n.netns), links(n.netns)]));
 
   let cur: Cursor = {
     netns: from.netns,
