@@ -219,8 +219,9 @@ export async function captureKernelTrace(o: CaptureOptions): Promise<KernelCaptu
     }
     await waitListening(monitors, canaryPort, exec, monitorArgv.join(' '), o.monitorStartMs ?? 15_000);
     const timeout = o.probeTimeoutMs ?? 2000;
+    // This very node binary (sudo's PATH may not have one).
     const r = await exec.run(
-      'node',
+      process.execPath,
       [
         '-e',
         PROBE,
