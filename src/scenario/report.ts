@@ -20,7 +20,8 @@ export function formatReport(reports: ScenarioReport[]): string {
         `  ${MARK[s.status]} ${String(s.index + 1).padStart(2)}. ${s.name}${s.status === 'skipped' ? '' : `  [${formatMs(s.durationMs)}]`}`,
       );
       if (s.status !== 'skipped' || !s.message.startsWith('skipped')) lines.push(`        ${s.message}`);
-      if (s.status === 'failed') for (const d of s.details) lines.push(`        ${d}`);
+      // Details teach as much as failures explain: which pods answered, what source they saw.
+      if (s.status !== 'skipped') for (const d of s.details) lines.push(`        ${d}`);
       for (const a of s.artifacts) lines.push(`        artifact: ${a}`);
     }
   }

@@ -64,7 +64,7 @@ export function register(program: Command): void {
       if (process.getuid?.() !== 0)
         throw new PodnetError(
           'PN_ERR_NOT_ROOT',
-          "podnet run builds clusters of network namespaces: run it as root (sudo), or inside `podnet up`'s rootless mode is not supported for scenarios yet",
+          'podnet run builds clusters out of network namespaces: run it as root (sudo podnet run …)',
         );
       const progress = (l: string) => (f.json ? process.stderr : process.stdout).write(`${l}\n`);
       const abort = new AbortController();
