@@ -12,7 +12,7 @@
  *   srv   10.244.1.5, HTTP :8080 (Node http, answers "ok")      cli  10.244.1.7, runs wrk
  *   Service bench/web 10.96.0.10:80 → 10.244.1.5:8080
  *
- *   npx tsx bench/proxy-dataplane.ts [--seconds 5] [--connections 16]
+ *   npx tsx bench/proxy-dataplane.ts [--seconds 5] [--connections 16] [--only userspace,haproxy]
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +22,8 @@ import { NetnsProxy } from '../proxy/testing/netns-proxy.ts';
 const args = process.argv.slice(2);
 const opt = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
 const SECONDS = Number(opt('--seconds') ?? 5);
+/** Only targets whose name contains one of these (e.g. `--only userspace,haproxy`); default all. */
+const ONLY = opt('--only')?.split(',');
 const CONNS = Number(opt('--connections') ?? 16);
 const P = `pn-h5-dp${process.pid}`;
 const NS = { node: `${P}-node`, srv: `${P}-srv`, cli: `${P}-cli` };
@@ -139,6 +141,7 @@ async function main(): Promise<void> {
   );
   const rows = new Map<string, { ka: WrkResult; cc: WrkResult }>();
   const measure = (name: string, url: string) => {
+    if (ONLY && !ONLY.some((o) => name.includes(o))) return;
     wrk(url, false); // warm-up (1 round, discarded) so every target starts equally warm
     const ka = wrk(url, false);
     const cc = wrk(url, true);
@@ -167,6 +170,13 @@ async function main(): Promise<void> {
       await proxy.slice(slice);
       await proxy.sync();
       measure(`ClusterIP ${mode}`, 'http://10.96.0.10:80/');
+      if (mode === 'userspace') {
+        // The same listener dialled at its own address: what the REDIRECT costs, if anything.
+        const port = /-j REDIRECT --to-ports (\d+)/.exec(
+          sh(['ip', 'netns', 'exec', NS.node, 'iptables-save', '-t', 'nat']),
+        )?.[1];
+        if (port) measure('userspace listener direct', `http://10.244.1.1:${port}/`);
+      }
     } finally {
       await proxy.dispose();
     }
@@ -194,6 +204,7 @@ async function main(): Promise<void> {
   measure('haproxy (node ns, tcp)', 'http://10.244.1.1:18080/');
   await stop(hap);
 
+  if (ONLY) return;
   const d = rows.get('direct pod→pod')!;
   const h = rows.get('haproxy (node ns, tcp)')!;
   console.log('\nratios (req/s)                keep-alive  conn-close');
