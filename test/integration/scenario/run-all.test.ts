@@ -26,8 +26,8 @@ const isRoot = process.getuid?.() === 0;
 const KNOWN_BUGS: Record<string, { step: number; reason: RegExp; bug: string }> = {
   'rolling-update-no-dropped-requests': {
     step: 6,
-    reason: /requests ended refused \(want ok\)/,
-    bug: 'src/node ignores lifecycle.preStop and the netexec built-in ignores --delay-shutdown: old pods exit on SIGTERM before kube-proxy has removed them',
+    reason: /requests ended (refused|timeout)(\/(refused|timeout))? \(want ok\)/,
+    bug: 'src/node ignores lifecycle.preStop and the netexec built-in ignores --delay-shutdown: old pods exit on SIGTERM (connections refused) and vanish (timeouts) before kube-proxy has removed them',
   },
 };
 const home = mkdtempSync(join(tmpdir(), 'pn-h2-runall-'));
