@@ -10,7 +10,7 @@
  *   (--write updates bench/RESULTS-ingress.md)
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, setPriority, tmpdir } from 'node:os';
@@ -41,7 +41,29 @@ async function listen(s: http.Server, host: string, port = 0): Promise<number> {
   return (s.address() as AddressInfo).port;
 }
 
-async function wrk(url: string): Promise<{ rps: number; p99ms: number; errors: number }> {
+/**
+ * CPU time (user + system, clock ticks) of `pid` and all its descendants, from /proc. Under a
+ * loaded shared machine requests/s mostly measures who got the cores; CPU time per request
+ * measures the work each proxy does, which the load does not change much.
+ */
+function treeTicks(pid: number): number {
+  let total = 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    total += Number(f[11]) + Number(f[12]);
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const kids = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+      for (const k of kids ? kids.split(' ') : []) total += treeTicks(Number(k));
+    }
+  } catch {
+    // The process went away: count nothing.
+  }
+  return total;
+}
+const TICK_US = 1e6 / 100; // USER_HZ is 100 on Linux
+
+async function wrk(url: string): Promise<{ rps: number; p99ms: number; errors: number; requests: number }> {
   const { stdout } = await run('wrk', [
     '-t1',
     `-c${CONNS}`,
@@ -57,7 +79,8 @@ async function wrk(url: string): Promise<{ rps: number; p99ms: number; errors: n
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
   const errors = non2xx + (sock ? sock.slice(1).reduce((n, x) => n + Number(x), 0) : 0);
-  return { rps, p99ms, errors };
+  const requests = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0);
+  return { rps, p99ms, errors, requests };
 }
 
 /** A plain Node reverse proxy: node:http server + keep-alive agent, piping both ways. */
@@ -148,6 +171,7 @@ http {
   }
   return {
     port,
+    pid: child.pid!,
     close: async () => {
       child.kill('SIGQUIT');
       await new Promise((r) => child.once('exit', r));
@@ -171,6 +195,8 @@ async function role(name: string): Promise<void> {
     port = (await startNodePeer({ host: '127.0.0.2', port: bport })).port;
   } else if (name === 'router') {
     port = Number(new URL((await startRouter(bport)).httpUrl).port);
+  } else if (name === 'router-general') {
+    port = Number(new URL((await startRouter(bport, false)).httpUrl).port);
   } else if (name === 'router-workers') {
     port = Number(new URL((await startRouterWorkers(bport, opt('workers', cpus().length))).httpUrl).port);
   }
@@ -180,7 +206,7 @@ async function role(name: string): Promise<void> {
 }
 
 /** Spawns `role` as a child at raised priority; resolves with its port and a stop function. */
-async function spawnRole(name: string, bport = 0): Promise<{ port: number; stop(): void }> {
+async function spawnRole(name: string, bport = 0): Promise<{ port: number; pid: number; stop(): void }> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', import.meta.filename, '--role', name, '--backend-port', String(bport)],
@@ -202,7 +228,7 @@ async function spawnRole(name: string, bport = 0): Promise<{ port: number; stop(
     });
     child.once('exit', (c) => reject(new Error(`${name} exited ${c}`)));
   });
-  return { port, stop: () => child.kill() };
+  return { port, pid: child.pid!, stop: () => child.kill() };
 }
 
 /** The router with worker processes: they need an API server (each lists and watches). */
@@ -232,13 +258,14 @@ async function seed(store: ObjectStore, bport: number) {
   );
 }
 
-async function startRouter(bport: number) {
+async function startRouter(bport: number, fastPath = true) {
   // The router, fed from an in-process store (no API server needed for a data-plane benchmark).
   const store = await openStore({ backend: 'memory' });
   await seed(store, bport);
   const informers = InformerFactory.forStore(store);
   return startIngressController({
     informers,
+    fastPath,
     listen: { host: '127.0.0.1', httpPort: 0, httpsPort: 0 },
     log: () => {},
   });
@@ -254,35 +281,42 @@ async function main() {
   const bport = backend.port;
   const target = { host: '127.0.0.2', port: bport };
   const router = await spawnRole('router', bport);
+  const routerG = await spawnRole('router-general', bport);
   const routerW = await spawnRole('router-workers', bport);
   const peer = await spawnRole('peer', bport);
   const nginx1 = await startNginx(target, '1');
   const nginxAuto = await startNginx(target, 'auto');
 
-  const configs: Array<[string, string]> = [
-    ['backend direct (limit)', `http://127.0.0.2:${bport}/`],
-    ['podnet router', `http://127.0.0.1:${router.port}/`],
-    [`podnet router (workers: ${cpus().length})`, `http://127.0.0.1:${routerW.port}/`],
-    ['nginx (1 worker)', `http://127.0.0.1:${nginx1.port}/`],
-    [`nginx (auto = ${cpus().length} workers)`, `http://127.0.0.1:${nginxAuto.port}/`],
-    ['Node peer (node:http)', `http://127.0.0.1:${peer.port}/`],
+  // name, URL, the proxy's process (its tree is charged for CPU; none for the limit row).
+  const configs: Array<[string, string, number | undefined]> = [
+    ['backend direct (limit)', `http://127.0.0.2:${bport}/`, undefined],
+    ['podnet router', `http://127.0.0.1:${router.port}/`, router.pid],
+    ['podnet router, general path only', `http://127.0.0.1:${routerG.port}/`, routerG.pid],
+    [`podnet router (workers: ${cpus().length})`, `http://127.0.0.1:${routerW.port}/`, routerW.pid],
+    ['nginx (1 worker)', `http://127.0.0.1:${nginx1.port}/`, nginx1.pid],
+    [`nginx (auto = ${cpus().length} workers)`, `http://127.0.0.1:${nginxAuto.port}/`, nginxAuto.pid],
+    ['Node peer (node:http)', `http://127.0.0.1:${peer.port}/`, peer.pid],
   ];
-  const results = new Map<string, Array<{ rps: number; p99ms: number; errors: number }>>();
+  const results = new Map<string, Array<{ rps: number; p99ms: number; errors: number; cpuUs: number }>>();
   const load0 = loadavg()[0]!;
   try {
     for (const [, url] of configs) await wrk(url); // warm-up (JIT, pools)
     for (let r = 0; r < ROUNDS; r++) {
-      for (const [name, url] of configs) {
-        const x = await wrk(url);
+      for (const [name, url, pid] of configs) {
+        const t0 = pid ? treeTicks(pid) : 0;
+        const w = await wrk(url);
+        const cpuUs = pid && w.requests > 0 ? ((treeTicks(pid) - t0) * TICK_US) / w.requests : Number.NaN;
+        const x = { ...w, cpuUs };
         if (!results.has(name)) results.set(name, []);
         results.get(name)!.push(x);
         console.log(
-          `round ${r + 1} ${name}: ${x.rps.toFixed(0)} req/s, p99 ${x.p99ms.toFixed(2)} ms, errors ${x.errors}`,
+          `round ${r + 1} ${name}: ${x.rps.toFixed(0)} req/s, p99 ${x.p99ms.toFixed(2)} ms, errors ${x.errors}, proxy CPU ${cpuUs.toFixed(0)} µs/req`,
         );
       }
     }
   } finally {
     router.stop();
+    routerG.stop();
     routerW.stop();
     peer.stop();
     await nginx1.close();
@@ -297,16 +331,18 @@ async function main() {
       rps: median(xs.map((x) => x.rps)),
       p99: median(xs.map((x) => x.p99ms)),
       errors: xs.reduce((n, x) => n + x.errors, 0),
+      cpuUs: median(xs.map((x) => x.cpuUs)),
     };
   });
-  const ours = summary[1]!.rps;
-  const oursW = summary[2]!.rps;
+  const ours = summary[1]!;
+  const oursW = summary[3]!;
+  const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : '—');
   const lines = [
-    '| configuration | req/s (median) | p99 ms (median) | errors | router ÷ this | router (workers) ÷ this |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| configuration | req/s (median) | p99 ms (median) | errors | proxy CPU µs/req (median) | router ÷ this (req/s) | router (workers) ÷ this (req/s) | this ÷ router (CPU per request) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
     ...summary.map(
       (s) =>
-        `| ${s.name} | ${s.rps.toFixed(0)} | ${s.p99.toFixed(2)} | ${s.errors} | ${(ours / s.rps).toFixed(2)}× | ${(oursW / s.rps).toFixed(2)}× |`,
+        `| ${s.name} | ${s.rps.toFixed(0)} | ${s.p99.toFixed(2)} | ${s.errors} | ${Number.isFinite(s.cpuUs) ? s.cpuUs.toFixed(0) : '—'} | ${ratio(ours.rps, s.rps)} | ${ratio(oursW.rps, s.rps)} | ${ratio(s.cpuUs, ours.cpuUs)} |`,
     ),
   ];
   const table = lines.join('\n');

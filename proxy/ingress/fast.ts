@@ -206,6 +206,7 @@ export class FastHttpFront {
       s.removeAllListeners('close');
       s.removeAllListeners('error');
       s.removeAllListeners('timeout');
+      s.removeAllListeners('data');
       s.setTimeout(0);
       if (!s.destroyed && s.readyState === 'open') return s;
     }
@@ -505,6 +506,17 @@ class Exchange {
 
   private onData(d: Buffer): void {
     if (this.finished) return;
+    // Whatever this chunk produces for the client (often head + whole body) leaves in one writev.
+    const client = this.c.sock;
+    client.cork();
+    try {
+      this.onDataCorked(d);
+    } finally {
+      client.uncork();
+    }
+  }
+
+  private onDataCorked(d: Buffer): void {
     if (this.headDone) {
       this.body(d);
       return;
