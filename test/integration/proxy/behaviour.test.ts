@@ -8,7 +8,8 @@
 //                     route 10.96.0.0/12 via 192.168.0.7 (so unsteered ClusterIP traffic is routed
 //                     and meets the REJECT/DROP rules rather than "network unreachable");
 //                     send_redirects=0 and hairpin on the pod ports (see topology())
-//   pn-h5-<pid>-b1    10.244.1.5  TCP :8080 answers "<me> <peer>", UDP :5353 answers "<me>"
+//   pn-h5-<pid>-b1    10.244.1.5  TCP :8080 answers "<me> <peer>", :9090 echoes "<me>:<data>",
+//                                 UDP :5353 answers "<me>"
 //   pn-h5-<pid>-b2    10.244.1.6  same servers
 //   pn-h5-<pid>-p3    10.244.1.7  a client pod
 //   10.244.2.9 is an endpoint "on node-2": it exists only in EndpointSlices.
@@ -21,6 +22,7 @@
 //   hair    10.96.0.15:80                        → b1
 //   dns     10.96.0.16:53/UDP                    → b1, b2 :5353
 //   noep    10.96.0.17:80                        → (none)
+//   echo    10.96.0.18:80                        → b1, b2 :9090 (long-lived connections)
 import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointSliceObject, ServiceObject } from '../../../proxy/model/types.ts';
@@ -55,7 +57,9 @@ const me = process.argv[1];
 const u = dgram.createSocket('udp4');
 u.on('message', (m, r) => u.send(me, r.port, r.address));
 u.bind(5353, '0.0.0.0', () => {
-  net.createServer((s) => { s.on('error', () => {}); s.end(me + ' ' + s.remoteAddress); }).listen(8080, '0.0.0.0', () => console.log('ready'));
+  net.createServer((s) => { s.on('error', () => {}); s.on('data', (d) => s.write(me + ':' + d)); }).listen(9090, '0.0.0.0', () => {
+    net.createServer((s) => { s.on('error', () => {}); s.end(me + ' ' + s.remoteAddress); }).listen(8080, '0.0.0.0', () => console.log('ready'));
+  });
 });
 `;
 
@@ -215,6 +219,7 @@ function objects(): { services: ServiceObject[]; slices: EndpointSliceObject[] }
       s.spec.ports = [{ name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 }];
     }),
     makeService('ns1', 'noep', (s) => (s.spec.clusterIP = '10.96.0.17')),
+    makeService('ns1', 'echo', (s) => (s.spec.clusterIP = '10.96.0.18')),
   ];
   const slice = (svc: string, eps: ReturnType<typeof ep>[]) =>
     makeSlice('ns1', svc, `${svc}-a`, (s) => (s.endpoints = eps));
@@ -226,8 +231,75 @@ function objects(): { services: ServiceObject[]; slices: EndpointSliceObject[] }
     slice('itp', [ep(B1, n1), ep(REMOTE, n2)]),
     slice('hair', [ep(B1, n1)]),
     dnsSlice([B1, B2]),
+    echoSlice([B1, B2]),
   ];
   return { services, slices };
+}
+
+function echoSlice(ips: string[]): EndpointSliceObject {
+  return makeSlice('ns1', 'echo', 'echo-a', (s) => {
+    s.endpoints = ips.map((i) => ep(i, n1));
+    s.ports = [{ name: 'http', port: 9090, protocol: 'TCP' }];
+  });
+}
+
+// One long-lived TCP connection: each stdin line is sent, each received chunk printed on a line.
+const LONG_CLIENT = `
+const net = require('node:net');
+const [dst, port] = process.argv.slice(1);
+const s = net.connect({ host: dst, port: Number(port) }, () => console.log('connected'));
+s.on('data', (d) => console.log(String(d)));
+s.on('error', (e) => console.log('error ' + e.code));
+s.on('close', () => { console.log('closed'); process.exit(0); });
+require('node:readline').createInterface({ input: process.stdin }).on('line', (l) => s.write(l));
+`;
+
+/** A long-lived connection from `ns`; send() resolves with the next line the peer sends back. */
+async function longConnection(store: DisposableStore, ns: string, dst: string, port: number) {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', LONG_CLIENT, dst, String(port)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  store.defer(
+    () =>
+      new Promise<void>((res) => {
+        // A process killed by a signal has signalCode set and exitCode null.
+        if (child.exitCode !== null || child.signalCode !== null) return res();
+        child.once('exit', () => res());
+        child.kill('SIGKILL');
+      }),
+  );
+  const lines: string[] = [];
+  let wake: (() => void) | undefined;
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d;
+    let i = buf.indexOf('\n');
+    while (i >= 0) {
+      lines.push(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+      i = buf.indexOf('\n');
+    }
+    wake?.();
+  });
+  const next = async (ms = 5000): Promise<string> => {
+    const end = Date.now() + ms;
+    while (lines.length === 0) {
+      if (Date.now() > end) return 'timeout';
+      await new Promise<void>((r) => {
+        wake = r;
+        setTimeout(r, 100);
+      });
+    }
+    return lines.shift()!;
+  };
+  expect(await next()).toBe('connected');
+  return {
+    send: (line: string) => {
+      child.stdin!.write(`${line}\n`);
+      return next();
+    },
+    close: () => child.kill('SIGKILL'),
+  };
 }
 
 function dnsSlice(ips: string[]): EndpointSliceObject {
@@ -329,6 +401,31 @@ describe.skipIf(!isRoot)('Service behaviour in every proxy mode', () => {
       const m = /^error (\S+) (\d+)$/.exec(r!);
       expect(m?.[1]).toBe('ECONNREFUSED');
       expect(Number(m?.[2])).toBeLessThan(1000);
+    }, 60_000);
+
+    it('an established connection survives its endpoint leaving; new ones go to the others', async () => {
+      const conns = new DisposableStore();
+      try {
+        const c1 = await longConnection(conns, NS.p3, '10.96.0.18', 80);
+        const r1 = await c1.send('x1');
+        const [first] = r1.split(':');
+        expect([B1, B2]).toContain(first);
+        const other = first === B1 ? B2 : B1;
+        await proxy!.slice(echoSlice([other]));
+        await proxy!.sync();
+        // The removed endpoint still serves the connection it had (it drains, it is not cut).
+        expect(await c1.send('x2')).toBe(`${first}:x2`);
+        for (let i = 0; i < 3; i++) {
+          const c = await longConnection(conns, NS.p3, '10.96.0.18', 80);
+          expect(await c.send(`y${i}`)).toBe(`${other}:y${i}`);
+          c.close();
+        }
+        expect(await c1.send('x3')).toBe(`${first}:x3`);
+      } finally {
+        await conns.dispose();
+        await proxy!.slice(echoSlice([B1, B2]));
+        await proxy!.sync();
+      }
     }, 60_000);
 
     it('UDP: a flow stays on its endpoint, and moves when that endpoint goes away', async () => {
