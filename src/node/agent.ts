@@ -151,6 +151,9 @@ interface PodState {
   message?: string;
   reason?: string;
   statusTimer?: NodeJS.Timeout;
+  /** A status write is in flight; `statusDirty` asks for another once it is done. */
+  statusWriting?: boolean;
+  statusDirty?: boolean;
   lastStatus?: string;
   terminated?: boolean;
   /** The sandbox has been torn down (the pod finished or is terminating); its IPs stay in the status. */
@@ -666,8 +669,27 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     }, delayMs);
   };
 
+  // One status write per pod at a time: two in flight can land out of order, and an older
+  // "ContainerCreating" written after "Running" would stay (seen once in 100 pods under load).
   const writePodStatus = async (st: PodState) => {
     if (disposed || st.terminated) return;
+    if (st.statusWriting) {
+      st.statusDirty = true;
+      return;
+    }
+    st.statusWriting = true;
+    try {
+      await writePodStatusNow(st);
+    } finally {
+      st.statusWriting = false;
+      if (st.statusDirty) {
+        st.statusDirty = false;
+        scheduleStatus(st);
+      }
+    }
+  };
+
+  const writePodStatusNow = async (st: PodState) => {
     const init = initProgress(st);
     const waitingReason = init.done || !st.sandbox ? 'ContainerCreating' : 'PodInitializing';
     const placeholder = (c: Container, reason: string): ContainerStatus => ({
