@@ -182,12 +182,47 @@ export class ChunkScanner {
   }
 }
 
+/**
+ * One upstream connection. Its listeners are installed once and forward to the exchange using it
+ * (`ex`); an idle pooled connection that talks or closes is dropped. No per-request listener churn.
+ */
+class Upstream {
+  ex: Exchange | undefined;
+  idleSince = 0;
+
+  constructor(
+    readonly f: FastHttpFront,
+    readonly key: string,
+    readonly sock: net.Socket,
+  ) {
+    sock.setNoDelay(true);
+    sock.on('data', (d: Buffer) => (this.ex ? this.ex.onData(d) : sock.destroy()));
+    sock.on('end', () => (this.ex ? this.ex.onUpEnd() : sock.destroy()));
+    sock.on('error', (e: Error & { code?: string }) => this.ex?.onUpError(e));
+    sock.on('close', () => {
+      if (this.ex) this.ex.onUpError(Object.assign(new Error('upstream closed'), { code: 'ECONNRESET' }));
+      else f.forget(this);
+    });
+  }
+}
+
 /** The fast path of one HTTP listener (see module comment). */
 export class FastHttpFront {
-  private readonly idle = new Map<string, net.Socket[]>();
+  private readonly idle = new Map<string, Upstream[]>();
   private disposed = false;
+  private readonly sweeper: NodeJS.Timeout;
 
-  constructor(readonly o: FastPathOptions) {}
+  constructor(readonly o: FastPathOptions) {
+    // Idle upstream connections are closed by one periodic sweep, not a timer each.
+    this.sweeper = setInterval(
+      () => {
+        const old = Date.now() - o.upstreamIdleTimeoutMs;
+        for (const l of this.idle.values()) for (const u of l) if (u.idleSince < old) u.sock.destroy();
+      },
+      Math.min(1000, o.upstreamIdleTimeoutMs),
+    );
+    this.sweeper.unref();
+  }
 
   /** Takes a new client connection. */
   accept(sock: net.Socket): void {
@@ -198,50 +233,44 @@ export class FastHttpFront {
     new ClientConn(this, sock);
   }
 
-  /** An idle pooled connection to `key` (`ip:port`), if any. */
-  take(key: string): net.Socket | undefined {
+  /** An idle pooled connection to `key` (`ip:port`), or a new one. */
+  connect(key: string, ip: string, port: number): { u: Upstream; reused: boolean } {
     const l = this.idle.get(key);
     while (l && l.length > 0) {
-      const s = l.pop()!;
-      s.removeAllListeners('close');
-      s.removeAllListeners('error');
-      s.removeAllListeners('timeout');
-      s.removeAllListeners('data');
-      s.setTimeout(0);
-      if (!s.destroyed && s.readyState === 'open') return s;
+      const u = l.pop()!;
+      if (!u.sock.destroyed && u.sock.readyState === 'open') return { u, reused: true };
     }
-    return undefined;
+    return { u: new Upstream(this, key, net.connect({ host: ip, port })), reused: false };
   }
 
-  /** Returns a connection to the pool (closed after upstreamIdleTimeoutMs idle). */
-  put(key: string, s: net.Socket): void {
+  /** Returns a connection to the pool. */
+  put(u: Upstream): void {
+    u.ex = undefined;
     if (this.disposed) {
-      s.destroy();
+      u.sock.destroy();
       return;
     }
-    let l = this.idle.get(key);
+    let l = this.idle.get(u.key);
     if (!l) {
       l = [];
-      this.idle.set(key, l);
+      this.idle.set(u.key, l);
     }
-    const list = l;
-    const drop = () => {
-      const i = list.indexOf(s);
-      if (i >= 0) list.splice(i, 1);
-      s.destroy();
-    };
-    s.on('close', drop);
-    s.on('error', drop);
-    // Bytes on an idle connection are a protocol error: drop it.
-    s.once('data', drop);
-    s.setTimeout(this.o.upstreamIdleTimeoutMs, drop);
-    list.push(s);
+    u.idleSince = Date.now();
+    l.push(u);
+  }
+
+  /** Drops a closed idle connection from the pool. */
+  forget(u: Upstream): void {
+    const l = this.idle.get(u.key);
+    const i = l ? l.indexOf(u) : -1;
+    if (i >= 0) l!.splice(i, 1);
   }
 
   /** Closes every pooled upstream connection. */
   dispose(): void {
     this.disposed = true;
-    for (const l of this.idle.values()) for (const s of l.splice(0)) s.destroy();
+    clearInterval(this.sweeper);
+    for (const l of this.idle.values()) for (const u of l.splice(0)) u.sock.destroy();
     this.idle.clear();
   }
 }
@@ -387,7 +416,8 @@ type Mode = (typeof Mode)[keyof typeof Mode];
 
 /** One request relayed to one endpoint (with retries on other endpoints before any answer). */
 class Exchange {
-  private up!: net.Socket;
+  private u!: Upstream;
+  private reused = false;
   private key = '';
   private rbuf: Buffer | undefined;
   private headDone = false;
@@ -416,12 +446,15 @@ class Exchange {
   private start(fresh: boolean): void {
     const ep = this.endpoints[this.attempt]!;
     this.key = `${ep.ip}:${ep.port}`;
-    const pooled = fresh ? undefined : this.f.take(this.key);
-    const up = pooled ?? net.connect({ host: ep.ip, port: ep.port });
-    this.up = up;
-    const reused = pooled !== undefined;
-    if (!reused) {
-      up.setNoDelay(true);
+    const got = fresh
+      ? { u: new Upstream(this.f, this.key, net.connect({ host: ep.ip, port: ep.port })), reused: false }
+      : this.f.connect(this.key, ep.ip, ep.port);
+    const u = got.u;
+    this.u = u;
+    this.reused = got.reused;
+    u.ex = this;
+    const up = u.sock;
+    if (!got.reused) {
       this.connectTimer = setTimeout(() => {
         up.destroy(Object.assign(new Error('connect timeout'), { code: 'PN_CONNECT_TIMEOUT' }));
       }, this.f.o.connectTimeoutMs);
@@ -432,14 +465,9 @@ class Exchange {
     }, this.f.o.responseTimeoutMs);
     this.c.abortUpstream = () => {
       this.cleanup();
+      this.detach();
       up.destroy();
     };
-    up.on('data', (d: Buffer) => this.onData(d));
-    up.on('end', () => this.onUpEnd());
-    up.on('error', (e: Error & { code?: string }) => this.onUpError(e, reused));
-    up.on('close', () =>
-      this.onUpError(Object.assign(new Error('upstream closed'), { code: 'ECONNRESET' }), reused),
-    );
     up.write(this.head);
   }
 
@@ -450,28 +478,25 @@ class Exchange {
   }
 
   private detach(): void {
-    const up = this.up;
-    up.removeAllListeners('data');
-    up.removeAllListeners('end');
-    up.removeAllListeners('error');
-    up.removeAllListeners('close');
-    up.removeAllListeners('connect');
+    if (this.u.ex === this) this.u.ex = undefined;
   }
 
-  private onUpError(e: Error & { code?: string }, reused: boolean): void {
+  /** Upstream failure (error, early close or timeout). */
+  onUpError(e: Error & { code?: string }): void {
+    const reused = this.reused;
     if (this.finished) return;
     if (this.headDone) {
       // Mid-body: the client cannot be told cleanly any more.
       this.cleanup();
       this.detach();
-      this.up.destroy();
+      this.u.sock.destroy();
       this.c.sock.destroy();
       this.c.done(false);
       return;
     }
     this.cleanup();
     this.detach();
-    this.up.destroy();
+    this.u.sock.destroy();
     const code = e.code ?? '';
     // A pooled connection the backend had closed: try again on a fresh one (GET/HEAD only reach here).
     if (reused && code !== 'PN_RESPONSE_TIMEOUT') {
@@ -494,17 +519,20 @@ class Exchange {
     this.c.fail(timeout ? 504 : 502, timeout ? 'upstream timed out' : 'upstream failed');
   }
 
-  private onUpEnd(): void {
+  /** Upstream sent FIN. */
+  onUpEnd(): void {
     if (this.finished) return;
     if (this.headDone && this.mode === Mode.Close) {
       this.reusable = false;
       this.finish();
       return;
     }
-    this.onUpError(Object.assign(new Error('upstream closed early'), { code: 'ECONNRESET' }), false);
+    this.reused = false;
+    this.onUpError(Object.assign(new Error('upstream closed early'), { code: 'ECONNRESET' }));
   }
 
-  private onData(d: Buffer): void {
+  /** Bytes from the upstream. */
+  onData(d: Buffer): void {
     if (this.finished) return;
     // Whatever this chunk produces for the client (often head + whole body) leaves in one writev.
     const client = this.c.sock;
@@ -617,14 +645,14 @@ class Exchange {
     this.f.o.log(`ingress: ${this.backendKey} ${this.key}: ${why}`);
     this.cleanup();
     this.detach();
-    this.up.destroy();
+    this.u.sock.destroy();
     this.c.fail(502, 'upstream failed');
   }
 
   private write(b: Buffer): void {
     if (!this.c.sock.write(b)) {
-      this.up.pause();
-      this.c.sock.once('drain', () => this.up.resume());
+      this.u.sock.pause();
+      this.c.sock.once('drain', () => this.u.sock.resume());
     }
   }
 
@@ -647,7 +675,7 @@ class Exchange {
         this.f.o.log(`ingress: ${this.backendKey} ${this.key}: ${(e as Error).message}`);
         this.cleanup();
         this.detach();
-        this.up.destroy();
+        this.u.sock.destroy();
         this.c.sock.destroy();
         this.c.done(false);
         return;
@@ -663,14 +691,13 @@ class Exchange {
 
   private finish(): void {
     this.cleanup();
+    const u = this.u;
     this.detach();
-    const up = this.up;
-    if (this.reusable && !up.destroyed && up.isPaused() === false) this.f.put(this.key, up);
-    else if (this.reusable && up.isPaused()) {
-      // The client is slow to drain; the response is complete, so the connection is clean.
-      up.resume();
-      this.f.put(this.key, up);
-    } else up.destroy();
+    if (this.reusable && !u.sock.destroyed) {
+      // A pause for a slow client no longer matters: the response is complete.
+      if (u.sock.isPaused()) u.sock.resume();
+      this.f.put(u);
+    } else u.sock.destroy();
     this.c.done(!this.clientClose);
   }
 }
