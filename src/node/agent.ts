@@ -344,8 +344,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     });
   };
 
-  const setPodCIDR = (cidr: string | undefined) => {
-    if (!cidr || conflist) return;
+  const writeConflist = (cidr: string) => {
     conflist = nodeConflist({
       name: `pn-${opts.clusterName}`,
       podCIDR: cidr,
@@ -356,6 +355,11 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     mkdirSync(dirname(opts.cni.confPath), { recursive: true });
     writeFileSync(opts.cni.confPath, `${JSON.stringify(conflist, null, 2)}\n`);
     log(`node ${opts.nodeName}: podCIDR ${cidr}, wrote ${opts.cni.confPath}`);
+  };
+
+  const setPodCIDR = (cidr: string | undefined) => {
+    if (!cidr || conflist) return;
+    writeConflist(cidr);
     void writeNodeStatus();
     for (const k of pods.keys()) queue.add(k);
     for (const p of podInformer.list()) queue.add(metaNamespaceKey(p));
@@ -901,6 +905,9 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     else await teardownSandbox(rec); // namespace gone: release the IP
   }
 
+  // A podCIDR given up front: the conflist exists before registration, so the Node's first status
+  // already says Ready (one API round trip less on the cluster's bring-up path).
+  if (opts.podCIDR) writeConflist(opts.podCIDR);
   await register();
   setPodCIDR(opts.podCIDR);
   const hb = setInterval(() => void writeNodeStatus(), opts.heartbeatMs ?? 10_000);
