@@ -25,9 +25,23 @@ export function base32(buf: Uint8Array): string {
   return out;
 }
 
+/**
+ * Remembered digests: every sync names the chains of every service and endpoint again, and at
+ * 10,000 services × 5 endpoints hashing them afresh is a large share of a render. Bounded: the
+ * map is dropped when it grows past MEMO_LIMIT (the names are recomputed, never wrong).
+ */
+const memo = new Map<string, string>();
+const MEMO_LIMIT = 200_000;
+
 /** First `n` characters of base32(sha256(s)). */
 export function hashBase32(s: string, n: number): string {
-  return base32(createHash('sha256').update(s).digest()).slice(0, n);
+  let full = memo.get(s);
+  if (full === undefined) {
+    full = base32(createHash('sha256').update(s).digest());
+    if (memo.size >= MEMO_LIMIT) memo.clear();
+    memo.set(s, full);
+  }
+  return full.slice(0, n);
 }
 
 /** Upstream portProtoHash: 16 chars of base32(sha256(servicePortName + lowercase protocol)). */
