@@ -35,6 +35,16 @@ const SECONDS = opt('seconds', 4);
 const ROUNDS = opt('rounds', 3);
 const CONNS = opt('conns', 32);
 const BODY = Buffer.from('hello from the backend\n'.repeat(4));
+/** Kept under the generated table by --write (the hand-written reading of the latest run). */
+const READING = (() => {
+  try {
+    const old = readFileSync(resolve(import.meta.dirname, 'RESULTS-ingress.md'), 'utf8');
+    const i = old.indexOf('\n## Reading');
+    return i >= 0 ? old.slice(i) : '';
+  } catch {
+    return '';
+  }
+})();
 
 async function listen(s: http.Server, host: string, port = 0): Promise<number> {
   await new Promise<void>((r) => s.listen(port, host, () => r()));
@@ -353,14 +363,21 @@ async function main() {
 
 \`npx tsx bench/ingress.ts --write\` — \`wrk -t1 -c${CONNS} -d${SECONDS}s --latency\` against the same
 Node backend on 127.0.0.2 (a ${BODY.length}-byte 200 answer) directly (the limit), through podnet's
-ingress router (one process, and \`workers: ${cpus().length}\` processes sharing the listening
-sockets), through nginx ${'1.22'} as a reverse proxy (keep-alive upstream pool, access log off),
-once with 1 worker and once with \`worker_processes auto\`, and through a plain Node reverse proxy
-(node:http server + keep-alive Agent, piping; no headers work at all). Configurations alternate,
-${ROUNDS} rounds after a warm-up pass; medians reported. wrk, the backend and every proxy share the
-machine's cores, so the "limit" row is the backend alone with wrk. The backend, the router and the
-Node peer each run in their own process; the bench and everything it starts run at nice -10 to
-reduce (not remove) the effect of other work on the machine.
+ingress router (one process with its raw-socket fast path for plain bodiless requests — the
+default; the same router with \`fastPath: false\`, i.e. Node's HTTP server + undici for every
+request; and \`workers: ${cpus().length}\` processes sharing the listening sockets), through nginx 1.22 as a
+reverse proxy (keep-alive upstream pool, access log off) once with 1 worker and once with
+\`worker_processes auto\` (= ${cpus().length}), and through a plain Node reverse proxy (node:http server +
+keep-alive Agent, piping; no headers work at all). Fair pairs: the one-process router against
+nginx with 1 worker, the ${cpus().length}-worker router against nginx \`auto\` (${cpus().length} workers). Configurations
+alternate, ${ROUNDS} rounds after a warm-up pass; medians reported. wrk, the backend and every proxy share
+the machine's cores, so the "limit" row is the backend alone with wrk. The backend, the routers
+and the Node peer each run in their own process; the bench and everything it starts run at
+nice -10 to reduce (not remove) the effect of other work on the machine.
+
+"proxy CPU µs/req" is the user + system CPU time of the proxy's processes (from /proc, children
+included) during a run, divided by the requests wrk completed: the work each proxy does per
+request, which the machine's load changes much less than requests/s.
 
 Machine: ${cpus().length} vCPU (${cpu}), Node ${process.version}, Linux. Date: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.
 Load average at start: ${load0.toFixed(1)} (the machine is shared with other engineers' test runs:
@@ -369,7 +386,7 @@ absolute numbers are noisy, ratios within one run are the meaningful part).
 ${table}
 
 Goals: ≥ 0.7× nginx, ≥ 1.5× the Node peer.
-`;
+${READING}`;
     writeFileSync(resolve(import.meta.dirname, 'RESULTS-ingress.md'), text);
     console.log('wrote bench/RESULTS-ingress.md');
   }
