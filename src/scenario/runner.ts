@@ -162,62 +162,80 @@ export function groupForSharing(list: Scenario[]): Scenario[][] {
   return groups;
 }
 
-const RESET_KINDS: Array<[string, string, string]> = [
-  ['networking.k8s.io', 'v1', 'ingresses'],
-  ['apps', 'v1', 'deployments'],
-  ['apps', 'v1', 'replicasets'],
-  ['', 'v1', 'services'],
-  ['', 'v1', 'pods'],
-  ['', 'v1', 'configmaps'],
-  ['', 'v1', 'secrets'],
-  ['', 'v1', 'endpoints'],
-  ['discovery.k8s.io', 'v1', 'endpointslices'],
+/**
+ * What a reset deletes, in two phases. Services go first, and the runner waits until the
+ * EndpointSlice controller has removed their slices, before any pod changes: a pod change under
+ * a live Service makes the controller write a slice, and a write it has not yet seen when the
+ * slice disappears wedges that Service name in the controller (see docs/scenarios.md).
+ */
+const RESET_PHASES: Array<Array<[string, string, string]>> = [
+  [
+    ['networking.k8s.io', 'v1', 'ingresses'],
+    ['', 'v1', 'services'],
+  ],
+  [
+    ['apps', 'v1', 'deployments'],
+    ['apps', 'v1', 'replicasets'],
+    ['', 'v1', 'pods'],
+    ['', 'v1', 'configmaps'],
+    ['', 'v1', 'secrets'],
+  ],
 ];
 
 /**
- * Returns a shared cluster to a blank state between scenarios: deletes the workloads, Services,
- * Ingresses, ConfigMaps and Secrets of every namespace the scenario used (`default` keeps its
- * `kubernetes` Service; system namespaces are left alone), pods with grace period 0, and waits
- * until no pod, Service or EndpointSlice of theirs is left, so NodePorts, LoadBalancer IPs and
- * rules are free, and a Service of the same name in the next scenario starts from nothing.
+ * Returns a shared cluster to a blank state between scenarios: deletes the Ingresses and Services
+ * of every namespace the scenario used (`default` keeps its `kubernetes` Service; system
+ * namespaces are left alone) and waits until they and their EndpointSlices are gone; then the
+ * workloads, pods (grace period 0), ConfigMaps and Secrets, and waits until no pod is left. So
+ * NodePorts, LoadBalancer IPs and rules are free, and a Service of the same name in the next
+ * scenario starts from nothing.
  */
 async function resetCluster(ctx: RunContext, namespaces: string[]): Promise<void> {
   const { findResource } = await import('../api/resources.ts');
   const { isApiError } = await import('../api/errors.ts');
-  const keep = (res: string, ns: string, name: string) =>
-    res === 'services' && ns === 'default' && name === 'kubernetes';
-  const left = async (): Promise<string[]> => {
+  // default/kubernetes (Service, Endpoints, EndpointSlice) belongs to the cluster.
+  const keep = (plural: string, ns: string, name: string) =>
+    ns === 'default' && name === 'kubernetes' && ['services', 'endpoints', 'endpointslices'].includes(plural);
+  const remaining = async (kinds: Array<[string, string, string]>): Promise<string[]> => {
     const out: string[] = [];
     for (const ns of namespaces)
-      for (const plural of ['pods', 'services']) {
-        const res = findResource('', 'v1', plural)!;
+      for (const [g, v, plural] of kinds) {
+        const res = findResource(g, v, plural);
+        if (!res) continue;
         for (const o of (await ctx.client.list(res, ns)).items)
           if (!keep(plural, ns, o.metadata.name!)) out.push(`${plural}/${ns}/${o.metadata.name}`);
       }
     return out;
   };
-  for (const ns of namespaces)
-    for (const [g, v, plural] of RESET_KINDS) {
-      const res = findResource(g, v, plural);
-      if (!res) continue;
-      for (const o of (await ctx.client.list(res, ns)).items) {
-        if (keep(plural, ns, o.metadata.name!)) continue;
-        try {
-          await ctx.client.delete(res, ns, o.metadata.name!, {
-            propagationPolicy: 'Background',
-            ...(plural === 'pods' ? { gracePeriodSeconds: 0 } : {}),
-          });
-        } catch (e) {
-          if (!isApiError(e, 'NotFound')) throw e;
+  const waitGone = async (kinds: Array<[string, string, string]>) => {
+    const end = Date.now() + 60_000;
+    for (;;) {
+      const rest = await remaining(kinds);
+      if (rest.length === 0) return;
+      if (Date.now() > end) throw new Error(`reset: still present after 60s: ${rest.slice(0, 5).join(', ')}`);
+      await sleep(250);
+    }
+  };
+  for (const [phase, kinds] of RESET_PHASES.entries()) {
+    for (const ns of namespaces)
+      for (const [g, v, plural] of kinds) {
+        const res = findResource(g, v, plural);
+        if (!res) continue;
+        for (const o of (await ctx.client.list(res, ns)).items) {
+          if (keep(plural, ns, o.metadata.name!)) continue;
+          try {
+            await ctx.client.delete(res, ns, o.metadata.name!, {
+              propagationPolicy: 'Background',
+              ...(plural === 'pods' ? { gracePeriodSeconds: 0 } : {}),
+            });
+          } catch (e) {
+            if (!isApiError(e, 'NotFound')) throw e;
+          }
         }
       }
-    }
-  const end = Date.now() + 60_000;
-  for (;;) {
-    const rest = await left();
-    if (rest.length === 0) return;
-    if (Date.now() > end) throw new Error(`reset: still present after 60s: ${rest.slice(0, 5).join(', ')}`);
-    await sleep(250);
+    await waitGone(
+      phase === 0 ? [...kinds, ['discovery.k8s.io', 'v1', 'endpointslices']] : [['', 'v1', 'pods']],
+    );
   }
 }
 
