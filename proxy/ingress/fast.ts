@@ -189,14 +189,41 @@ export class ChunkScanner {
 class Upstream {
   ex: Exchange | undefined;
   idleSince = 0;
+  readonly sock: net.Socket;
+  /** The buffer reads land in, reused while no queued client write still points into it. */
+  private buf: Buffer | undefined;
+  /** A client write may still reference `buf`: the next read needs a fresh one. */
+  retained = false;
 
   constructor(
     readonly f: FastHttpFront,
     readonly key: string,
-    readonly sock: net.Socket,
+    ip: string,
+    port: number,
   ) {
+    // `onread` hands each read to us as a view of our own buffer: no Readable stream layer and
+    // no Buffer per read. The view is only valid until the next read, hence `retained`.
+    const sock = net.connect({
+      host: ip,
+      port,
+      onread: {
+        buffer: () => {
+          if (!this.buf || this.retained) {
+            this.buf = Buffer.allocUnsafe(64 * 1024);
+            this.retained = false;
+          }
+          return this.buf;
+        },
+        callback: (n: number, b: Uint8Array) => {
+          const d = Buffer.from(b.buffer, b.byteOffset, n);
+          if (this.ex) this.ex.onData(d);
+          else sock.destroy();
+          return true;
+        },
+      },
+    });
+    this.sock = sock;
     sock.setNoDelay(true);
-    sock.on('data', (d: Buffer) => (this.ex ? this.ex.onData(d) : sock.destroy()));
     sock.on('end', () => (this.ex ? this.ex.onUpEnd() : sock.destroy()));
     sock.on('error', (e: Error & { code?: string }) => this.ex?.onUpError(e));
     sock.on('close', () => {
@@ -240,7 +267,7 @@ export class FastHttpFront {
       const u = l.pop()!;
       if (!u.sock.destroyed && u.sock.readyState === 'open') return { u, reused: true };
     }
-    return { u: new Upstream(this, key, net.connect({ host: ip, port })), reused: false };
+    return { u: new Upstream(this, key, ip, port), reused: false };
   }
 
   /** Returns a connection to the pool. */
@@ -447,7 +474,7 @@ class Exchange {
     const ep = this.endpoints[this.attempt]!;
     this.key = `${ep.ip}:${ep.port}`;
     const got = fresh
-      ? { u: new Upstream(this.f, this.key, net.connect({ host: ep.ip, port: ep.port })), reused: false }
+      ? { u: new Upstream(this.f, this.key, ep.ip, ep.port), reused: false }
       : this.f.connect(this.key, ep.ip, ep.port);
     const u = got.u;
     this.u = u;
@@ -485,6 +512,12 @@ class Exchange {
   onUpError(e: Error & { code?: string }): void {
     const reused = this.reused;
     if (this.finished) return;
+    if (this.headDone && this.mode === Mode.Close) {
+      // The body was delimited by the connection's end.
+      this.reusable = false;
+      this.finish();
+      return;
+    }
     if (this.headDone) {
       // Mid-body: the client cannot be told cleanly any more.
       this.cleanup();
@@ -536,11 +569,14 @@ class Exchange {
     if (this.finished) return;
     // Whatever this chunk produces for the client (often head + whole body) leaves in one writev.
     const client = this.c.sock;
+    const u = this.u;
     client.cork();
     try {
       this.onDataCorked(d);
     } finally {
       client.uncork();
+      // Not all of it left at once: the queued part may point into the read buffer.
+      if (client.writableLength > 0) u.retained = true;
     }
   }
 
@@ -553,7 +589,8 @@ class Exchange {
     const end = b.indexOf(CRLFCRLF);
     if (end < 0) {
       if (b.length > 64 * 1024) this.badResponse('response head too large');
-      else this.rbuf = b;
+      // `d` is a view of the connection's read buffer: keep a copy.
+      else this.rbuf = b === d ? Buffer.from(d) : b;
       return;
     }
     this.rbuf = undefined;
