@@ -58,6 +58,9 @@ export function sliceLabels(svc: Service): Record<string, string> {
   return l;
 }
 
+/** How long a write of ours may take to show in the cache before we stop waiting for it. */
+const WRITE_VISIBLE_WITHIN_MS = 10_000;
+
 /** The EndpointSlice controller. */
 export class EndpointSliceController implements Controller {
   readonly name = 'endpointslice-controller';
@@ -73,7 +76,7 @@ export class EndpointSliceController implements Controller {
    * shows those writes, a reconcile would act on stale slices (and, say, create a duplicate), so
    * it waits instead (upstream's EndpointSliceTracker).
    */
-  private readonly written = new Map<string, Map<string, string>>();
+  private readonly written = new Map<string, Map<string, { rv: string; at: number }>>();
 
   constructor(private readonly o: EndpointSliceControllerOptions) {
     this.clock = o.clock ?? realClock;
@@ -92,7 +95,12 @@ export class EndpointSliceController implements Controller {
       this.svcInf.addEventHandler({
         onAdd: (s) => this.queue.add(keyOf(s)),
         onUpdate: (_o, s) => this.queue.add(keyOf(s)),
-        onDelete: (x) => this.queue.add(keyOf(deletedObject(x))),
+        onDelete: (x) => {
+          // Writes for a deleted Service no longer matter (a new one of the same name starts clean).
+          const key = keyOf(deletedObject(x));
+          this.written.delete(key);
+          this.queue.add(key);
+        },
       }),
     );
     const podChanged = (p: Pod) => {
@@ -115,15 +123,20 @@ export class EndpointSliceController implements Controller {
       }),
     );
     // Someone else edited or deleted one of our slices: put it back.
-    const sliceChanged = (s: EndpointSlice) => {
+    const sliceChanged = (s: EndpointSlice, deleted: boolean) => {
       const svc = s.metadata.labels?.[LABEL_SERVICE_NAME];
-      if (svc && s.metadata.labels?.[LABEL_MANAGED_BY] === ENDPOINTSLICE_CONTROLLER_NAME)
-        this.queue.addAfter(`${s.metadata.namespace}/${svc}`, batch);
+      if (!svc || s.metadata.labels?.[LABEL_MANAGED_BY] !== ENDPOINTSLICE_CONTROLLER_NAME) return;
+      const key = `${s.metadata.namespace}/${svc}`;
+      // The cache saw the slice go: whatever we wrote to it before is past (upstream's
+      // HandleDeletedSlice). Without this, a write the cache never showed (the slice was deleted
+      // first) would hold the Service back forever.
+      if (deleted) this.written.get(key)?.delete(s.metadata.name!);
+      this.queue.addAfter(key, batch);
     };
     d.add(
       this.sliceInf.addEventHandler({
-        onUpdate: (_o, n) => sliceChanged(n),
-        onDelete: (x) => sliceChanged(deletedObject(x)),
+        onUpdate: (_o, n) => sliceChanged(n, false),
+        onDelete: (x) => sliceChanged(deletedObject(x), true),
       }),
     );
     d.add(
@@ -154,13 +167,22 @@ export class EndpointSliceController implements Controller {
       return;
     }
     const svc = this.svcInf.get(ns, name);
-    const existing = this.ownedSlices(ns, name);
+    const labelled = this.ownedSlices(ns, name);
     if (!svc || !selectsPods(svc) || svc.metadata.deletionTimestamp) {
       // Gone (the API server's GC would also remove the slices) or not ours to fill.
-      await Promise.all(existing.map((s) => this.deleteSlice(s)));
+      await Promise.all(labelled.map((s) => this.deleteSlice(s)));
       if (!svc) await this.deleteEndpoints(ns, name);
       return;
     }
+    // Slices of an earlier Service of the same name (another uid) are deleted, never reused.
+    const uid = svc.metadata.uid;
+    const isOurs = (s: EndpointSlice) => !uid || !!s.metadata.ownerReferences?.some((r) => r.uid === uid);
+    const existing = labelled.filter(isOurs);
+    await Promise.all(
+      labelled
+        .filter((s) => !isOurs(s))
+        .map((s) => this.deleteSlice(s).then(() => this.noteWrite(key, s.metadata.name!, 'deleted'))),
+    );
     const pods = this.podInf.list(ns);
     const desired = buildDesiredSlices(
       svc,
@@ -176,23 +198,25 @@ export class EndpointSliceController implements Controller {
     const w = this.written.get(key);
     if (!w) return false;
     const { namespace } = splitKey(key);
-    for (const [name, rv] of w) {
+    const now = this.clock.now();
+    for (const [name, { rv, at }] of w) {
       const cur = this.sliceInf.get(namespace, name);
       const seen =
         rv === 'deleted'
           ? !cur
           : !!cur &&
             (cur.metadata.resourceVersion === rv || Number(cur.metadata.resourceVersion) > Number(rv));
-      if (seen) w.delete(name);
+      // A write the cache never shows (lost across a relist) must not block the Service forever.
+      if (seen || now - at > WRITE_VISIBLE_WITHIN_MS) w.delete(name);
     }
     if (w.size === 0) this.written.delete(key);
     return w.size > 0;
   }
 
   private noteWrite(key: string, name: string, rv: string): void {
-    const w = this.written.get(key) ?? new Map<string, string>();
+    const w = this.written.get(key) ?? new Map<string, { rv: string; at: number }>();
     this.written.set(key, w);
-    w.set(name, rv);
+    w.set(name, { rv, at: this.clock.now() });
   }
 
   private async syncSlices(

@@ -166,6 +166,32 @@ describe('EndpointSlice controller', () => {
     expect(s!.ports).toEqual([{ name: '', port: 80, protocol: 'TCP' }]);
   });
 
+  it('a Service deleted and recreated at once under the same name gets fresh slices', async () => {
+    await Promise.all(
+      [0, 1].map((i) => c.client.create(R.pods, makePod(`again-${i}`, { app: 'again' }, 80))),
+    );
+    for (let round = 0; round < 5; round++) {
+      const svc = await c.client.create<Service>(
+        R.services,
+        makeService('again', (s) => (s.spec!.ports = [{ port: 80 }])),
+      );
+      const uid = svc.metadata.uid;
+      // Each incarnation ends up with exactly its own slice holding both pods; none of an
+      // earlier incarnation is reused or left behind.
+      await until(async () => {
+        const s = await slicesOf('again');
+        return s.length === 1 &&
+          s[0]!.metadata.ownerReferences?.[0]?.uid === uid &&
+          s[0]!.endpoints.length === 2
+          ? s
+          : undefined;
+      }, `round ${round}: slice of the new Service`);
+      // Deleting right after the controller wrote, then recreating, is the racy shape.
+      await c.client.delete(R.services, 'default', 'again');
+    }
+    await until(async () => (await slicesOf('again')).length === 0, 'slices gone');
+  });
+
   it('deletes slices and Endpoints with the Service', async () => {
     await c.client.delete(R.services, 'default', 'few');
     await until(async () => (await slicesOf('few')).length === 0, 'slices gone');
