@@ -634,6 +634,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
           if (r.finished) queue.add(st.key);
         },
         log: (l) => log(`pod ${st.key}: ${l}`),
+        onEvent: (type, reason, message) => void podEvent(st.pod, type, reason, message),
       });
       st.initRunners.set(c.name, r);
       r.start();
@@ -653,14 +654,18 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
         prepare: prepare(st, c.name),
         onChange: () => scheduleStatus(st),
         log: (l) => log(`pod ${st.key}: ${l}`),
+        onEvent: (type, reason, message) => void podEvent(st.pod, type, reason, message),
       });
       st.runners.set(c.name, r);
       r.start();
     }
   };
 
-  const stopPod = async (st: PodState, graceMs: number) => {
-    await Promise.all([...st.initRunners.values(), ...st.runners.values()].map((r) => r.stop(graceMs)));
+  /** Stops every container of the pod; preStop hooks run first unless `preStop` is false. */
+  const stopPod = async (st: PodState, graceMs: number, preStop = true) => {
+    await Promise.all(
+      [...st.initRunners.values(), ...st.runners.values()].map((r) => r.stop(graceMs, { preStop })),
+    );
   };
 
   // ---- Status -----------------------------------------------------------------------------------
@@ -953,7 +958,9 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
       await Promise.all(
         [...pods.values()].map(async (st) => {
           if (st.statusTimer) clearTimeout(st.statusTimer);
-          await stopPod(st, 2000);
+          // The agent going away is not the pod being deleted: no preStop hook (as a kubelet
+          // restart leaves containers alone), just a quick stop.
+          await stopPod(st, 2000, false);
           if (opts.teardownOnDispose && st.sandbox && !st.released) await teardownSandbox(st.sandbox);
         }),
       );

@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Container, ContainerState, ContainerStatus, Probe } from '../api/index.ts';
+import type { Container, ContainerState, ContainerStatus, Probe, ProbeHandler } from '../api/index.ts';
 
 /** Back-off of container restarts (ms). */
 export interface BackoffPolicy {
@@ -64,6 +64,27 @@ export interface ContainerRunnerOptions {
   /** Initial restart count (when adopting a sandbox after an agent restart). */
   restartCount?: number;
   log?: (line: string) => void;
+  /** Records a pod Event (hook failures, kills), as the kubelet's recorder does. */
+  onEvent?: (type: 'Normal' | 'Warning', reason: string, message: string) => void;
+}
+
+/** How a kill proceeds. */
+export interface KillOptions {
+  /** Run the container's preStop hook first (default true; the agent's own shutdown skips it). */
+  preStop?: boolean;
+  /** Why the container is killed (kept in the terminated state's message). */
+  reason?: string;
+}
+
+/** The kubelet's floor for the SIGTERM→SIGKILL wait left after a preStop hook (2 s). */
+export const MIN_GRACE_AFTER_PRESTOP_MS = 2_000;
+
+/**
+ * The grace left for SIGTERM once a preStop hook has used `hookMs` of `graceMs`: the rest, but
+ * never under 2 s, as in the kubelet (a hook that used the whole period still gets SIGTERM first).
+ */
+export function graceAfterPreStop(graceMs: number, hookMs: number): number {
+  return Math.max(graceMs - hookMs, MIN_GRACE_AFTER_PRESTOP_MS);
 }
 
 const nowIso = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -84,6 +105,10 @@ export class ContainerRunner {
   private startedByProbe: boolean | undefined;
   private exited: Promise<void> = Promise.resolve();
   private env: Record<string, string> = {};
+  /** Set while the postStart hook runs: the state stays waiting (ContainerCreating), probes wait. */
+  private hookAbort: AbortController | undefined;
+  private killReason: string | undefined;
+  private killing: Promise<void> | undefined;
 
   constructor(private readonly o: ContainerRunnerOptions) {
     this.restartCount = o.restartCount ?? 0;
@@ -163,9 +188,13 @@ export class ContainerRunner {
     this.env = l.env;
     this.proc = child;
     this.startedAtMs = Date.now();
-    this.state = { running: { startedAt } };
+    this.killReason = undefined;
     this.readyByProbe = undefined;
     this.startedByProbe = undefined;
+    const postStart = this.o.container.lifecycle?.postStart as LifecycleHandler | undefined;
+    // As with the kubelet, a container whose postStart hook runs is still "ContainerCreating":
+    // it is reported running (and probed) only once the hook has returned.
+    this.state = postStart ? { waiting: { reason: 'ContainerCreating' } } : { running: { startedAt } };
     this.exited = new Promise<void>((resolve) => {
       child.once('error', (e) => {
         if (this.proc === child) this.onExit(128, null, startedAt, `failed to start: ${e.message}`);
@@ -176,8 +205,44 @@ export class ContainerRunner {
         resolve();
       });
     });
+    if (postStart) {
+      void this.runPostStart(postStart, child, startedAt);
+      this.o.onChange();
+      return;
+    }
     this.startProbes();
     this.o.onChange();
+  }
+
+  /** Runs the postStart hook of the run `child`; a failure kills it (FailedPostStartHook). */
+  private async runPostStart(h: LifecycleHandler, child: ChildProcess, startedAt: string): Promise<void> {
+    const abort = new AbortController();
+    this.hookAbort = abort;
+    // The hook gives up when the container exits or is stopped under it.
+    void this.exited.then(() => abort.abort());
+    const r = await runLifecycleHook(h, this.hookContext(), POSTSTART_LIMIT_MS, abort.signal);
+    if (this.hookAbort === abort) this.hookAbort = undefined;
+    if (this.proc !== child || this.stopping) return;
+    if (r.ignored) this.o.onEvent?.('Warning', 'FailedPostStartHook', r.message);
+    else if (!r.ok) {
+      const msg = `PostStartHook failed: ${r.message}`;
+      this.o.log?.(`container ${this.o.container.name}: ${msg}; killing`);
+      this.o.onEvent?.('Warning', 'FailedPostStartHook', msg);
+      this.o.onEvent?.(
+        'Normal',
+        'Killing',
+        `FailedPostStartHook: stopping container ${this.o.container.name}`,
+      );
+      await this.kill(this.o.graceMs, { reason: 'FailedPostStartHook' });
+      return;
+    }
+    this.state = { running: { startedAt } };
+    this.startProbes();
+    this.o.onChange();
+  }
+
+  private hookContext(): HookContext {
+    return { netns: this.o.netns, podIP: this.o.podIP(), container: this.o.container, env: this.env };
   }
 
   private onExit(code: number, signal: NodeJS.Signals | null, startedAt: string, message?: string): void {
@@ -193,6 +258,8 @@ export class ContainerRunner {
     };
     if (signal) terminated.signal = signalNumber(signal);
     if (message) terminated.message = message;
+    else if (this.killReason) terminated.message = this.killReason;
+    this.killReason = undefined;
     this.state = { terminated };
     if (this.stopping || !shouldRestart(this.o.restartPolicy, exitCode)) {
       this.o.onChange();
@@ -222,26 +289,61 @@ export class ContainerRunner {
     this.o.onChange();
   }
 
-  /** Kills the current run (SIGTERM, then SIGKILL after `graceMs`); the restart policy decides what follows. */
-  async kill(graceMs: number): Promise<void> {
+  /**
+   * Kills the current run as the kubelet does: the preStop hook first (if any), counted against
+   * `graceMs`; then SIGTERM to the process group; SIGKILL when the grace left is over (at least 2 s
+   * after a hook). The restart policy decides what follows. A kill already under way is joined.
+   */
+  kill(graceMs: number, opts: KillOptions = {}): Promise<void> {
+    if (this.killing) return this.killing;
+    const k = this.killNow(graceMs, opts).finally(() => {
+      if (this.killing === k) this.killing = undefined;
+    });
+    this.killing = k;
+    return k;
+  }
+
+  private async killNow(graceMs: number, opts: KillOptions): Promise<void> {
     const child = this.proc;
     if (!child?.pid) return;
     const pgid = child.pid;
+    if (opts.reason) this.killReason = opts.reason;
+    let termGraceMs = Math.max(0, graceMs);
+    const preStop = this.o.container.lifecycle?.preStop as LifecycleHandler | undefined;
+    // A postStart hook still running is abandoned: the container is going away.
+    this.hookAbort?.abort();
+    if (preStop && opts.preStop !== false && graceMs > 0) {
+      const t0 = Date.now();
+      const abort = new AbortController();
+      // A container that exits on its own during the hook needs no more waiting for it.
+      void this.exited.then(() => abort.abort());
+      const r = await runLifecycleHook(preStop, this.hookContext(), graceMs, abort.signal);
+      if (r.ignored) this.o.onEvent?.('Warning', 'FailedPreStopHook', r.message);
+      else if (!r.ok && !abort.signal.aborted) {
+        const msg = `PreStopHook failed: ${r.message}`;
+        this.o.log?.(`container ${this.o.container.name}: ${msg}`);
+        this.o.onEvent?.('Warning', 'FailedPreStopHook', msg);
+      }
+      termGraceMs = graceAfterPreStop(graceMs, Date.now() - t0);
+    }
     signalGroup(pgid, 'SIGTERM');
-    const timer = setTimeout(() => signalGroup(pgid, 'SIGKILL'), Math.max(0, graceMs));
+    const timer = setTimeout(() => signalGroup(pgid, 'SIGKILL'), termGraceMs);
     await this.exited;
     clearTimeout(timer);
     // Anything the container forked and left behind goes too.
     signalGroup(pgid, 'SIGKILL');
   }
 
-  /** Stops for good: no restart, no probe; resolves when the process is gone. */
-  async stop(graceMs: number): Promise<void> {
+  /**
+   * Stops for good: no restart, no probe; resolves when the process is gone. The preStop hook
+   * runs first unless `opts.preStop` is false.
+   */
+  async stop(graceMs: number, opts: KillOptions = {}): Promise<void> {
     this.stopping = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
     this.stopProbes();
-    await this.kill(graceMs);
+    await this.kill(graceMs, opts);
     if (!this.state.terminated) {
       this.state = { terminated: { exitCode: 0, reason: 'Completed', finishedAt: nowIso() } };
     }
@@ -444,25 +546,7 @@ export async function runProbe(
   } catch (e) {
     return { ok: false, message: (e as Error).message };
   }
-  const full = ctx.netns ? ['ip', 'netns', 'exec', ctx.netns, ...argv] : argv;
-  const r = await new Promise<{ code: number; out: string }>((resolve) => {
-    const child = spawn(full[0], full.slice(1), {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...ctx.env },
-    });
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
-    const t = setTimeout(() => child.kill('SIGKILL'), timeoutS * 1000 + 500);
-    child.on('error', (e) => {
-      clearTimeout(t);
-      resolve({ code: 127, out: e.message });
-    });
-    child.on('close', (code) => {
-      clearTimeout(t);
-      resolve({ code: code ?? 1, out });
-    });
-  });
+  const r = await runIn(ctx.netns, argv, ctx.env, timeoutS * 1000 + 500);
   if (p.httpGet) {
     const status = Number(r.out.trim().slice(-3));
     const ok = status >= 200 && status < 400;
@@ -472,4 +556,115 @@ export async function runProbe(
     };
   }
   return { ok: r.code === 0, message: r.code === 0 ? 'ok' : `exit ${r.code}: ${r.out.trim().slice(0, 200)}` };
+}
+
+/** A lifecycle hook handler: a probe handler, or `sleep` (Kubernetes 1.29+). */
+export type LifecycleHandler = ProbeHandler & { sleep?: { seconds: number } };
+
+/** What a hook needs to run: where, against which container, with which environment. */
+export interface HookContext {
+  netns: string | undefined;
+  podIP: string;
+  container: Container;
+  env: Record<string, string>;
+}
+
+/** Outcome of one hook: `ignored` for a handler that is not run (tcpSocket, grpc). */
+export interface HookResult {
+  ok: boolean;
+  ignored?: boolean;
+  message: string;
+}
+
+/** A postStart hook has no deadline in the kubelet; ours gives up after 5 min rather than leak. */
+const POSTSTART_LIMIT_MS = 300_000;
+
+/**
+ * Runs one lifecycle hook inside the pod's namespace, for at most `limitMs` (or until `signal`
+ * aborts). `exec` runs the command with the container's environment and fails on a non-zero exit;
+ * `httpGet` fails only when no HTTP answer comes (the kubelet ignores the status code of a hook);
+ * `sleep` waits; `tcpSocket` (deprecated for hooks) and `grpc` are not run and come back `ignored`.
+ */
+export async function runLifecycleHook(
+  h: LifecycleHandler,
+  ctx: HookContext,
+  limitMs: number,
+  signal?: AbortSignal,
+): Promise<HookResult> {
+  if (h.sleep) {
+    const ms = Math.max(0, (h.sleep.seconds ?? 0) * 1000);
+    await abortableDelay(Math.min(ms, limitMs), signal);
+    return { ok: true, message: 'slept' };
+  }
+  if (h.tcpSocket)
+    return {
+      ok: true,
+      ignored: true,
+      message: 'tcpSocket lifecycle hooks are deprecated and not run: ignored',
+    };
+  if (h.grpc) return { ok: true, ignored: true, message: 'grpc is not a lifecycle hook handler: ignored' };
+  if (!h.exec?.command?.length && !h.httpGet)
+    return { ok: false, message: 'no handler (exec, httpGet or sleep) is set' };
+  let argv: string[];
+  try {
+    argv = probeCommand(h, ctx, Math.max(1, Math.ceil(limitMs / 1000)));
+  } catch (e) {
+    return { ok: false, message: (e as Error).message };
+  }
+  const r = await runIn(ctx.netns, argv, ctx.env, limitMs, signal);
+  if (h.httpGet) {
+    const status = Number(r.out.trim().slice(-3));
+    return status > 0
+      ? { ok: true, message: `HTTP ${status}` }
+      : { ok: false, message: `Get ${argv[argv.length - 1]}: no response (curl exit ${r.code})` };
+  }
+  if (r.code === 0) return { ok: true, message: 'ok' };
+  const out = r.out.trim().slice(0, 200);
+  return {
+    ok: false,
+    message: `command ${JSON.stringify(h.exec!.command)} exited with ${r.code}${out ? `: ${out}` : ''}`,
+  };
+}
+
+function abortableDelay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done);
+  });
+}
+
+/** Runs argv (inside `netns` when given), collecting its output; SIGKILL after `limitMs` or on abort. */
+function runIn(
+  netns: string | undefined,
+  argv: string[],
+  env: Record<string, string>,
+  limitMs: number,
+  signal?: AbortSignal,
+): Promise<{ code: number; out: string }> {
+  const full = netns ? ['ip', 'netns', 'exec', netns, ...argv] : argv;
+  return new Promise((resolve) => {
+    const child = spawn(full[0], full.slice(1), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...env },
+    });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const kill = () => child.kill('SIGKILL');
+    const t = setTimeout(kill, limitMs);
+    signal?.addEventListener('abort', kill);
+    const end = (code: number, text: string) => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', kill);
+      resolve({ code, out: text });
+    };
+    child.on('error', (e) => end(127, e.message));
+    child.on('close', (code) => end(code ?? 137, out));
+  });
 }

@@ -4,6 +4,8 @@
  *                  none) with /hostname, /clientip, /echo?msg=, /healthz, /shell?cmd=, /exit?code=,
  *                  and a JSON description of the request on any other path; a UDP echo answering
  *                  `hostname`, `clientip` and `echo <text>` on the same ports and on --udp-port.
+ *                  --delay-shutdown=N keeps it serving N seconds after SIGTERM (agnhost's flag), with
+ *                  /readyz answering 503 from the SIGTERM on, so a pod can leave its Service first.
  *   serve-hostname answers the pod name on every request (agnhost serve-hostname, port 9376).
  *   static         nginx/httpd stand-in: a page naming the pod on the declared port (default 80).
  *   pause          sleeps until stopped.
@@ -51,6 +53,23 @@ function send(res: ServerResponse, code: number, body: string, type = 'text/plai
   res.end(body);
 }
 
+/** Set once SIGTERM has arrived under --delay-shutdown: /readyz then fails while serving goes on. */
+let shuttingDown = false;
+
+/**
+ * agnhost's --delay-shutdown: on SIGTERM keep serving for `seconds`, then exit 0. Without it
+ * SIGTERM keeps its default action, so the server vanishes at once, which is what makes a rolling
+ * update drop requests while kube-proxy still sends traffic to the terminating pod.
+ */
+export function delayShutdownOnSigterm(seconds: number): void {
+  process.on('SIGTERM', () => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    console.log(`SIGTERM: serving ${seconds}s more before exiting (--delay-shutdown)`);
+    setTimeout(() => process.exit(0), seconds * 1000);
+  });
+}
+
 const netexecHandler: Handler = (req, res) => {
   const url = new URL(req.url ?? '/', 'http://x');
   switch (url.pathname) {
@@ -62,6 +81,8 @@ const netexecHandler: Handler = (req, res) => {
       return send(res, 200, url.searchParams.get('msg') ?? '');
     case '/healthz':
       return send(res, 200, 'ok');
+    case '/readyz':
+      return shuttingDown ? send(res, 503, 'shutting down') : send(res, 200, 'ok');
     case '/exit': {
       const code = Number(url.searchParams.get('code') ?? '0');
       send(res, 200, '');
@@ -132,6 +153,17 @@ function main(argv: string[]): void {
     case 'netexec': {
       const httpPort = Number(flag(args, 'http-port') ?? 0);
       const udpPort = Number(flag(args, 'udp-port') ?? 0);
+      const delayRaw = flag(args, 'delay-shutdown');
+      if (delayRaw !== undefined) {
+        const delay = Number(delayRaw);
+        if (!Number.isInteger(delay) || delay < 0) {
+          console.error(
+            `--delay-shutdown: must be a whole number of seconds >= 0, got ${JSON.stringify(delayRaw)}`,
+          );
+          process.exit(2);
+        }
+        if (delay > 0) delayShutdownOnSigterm(delay);
+      }
       const httpPorts = new Set(httpPort ? [httpPort] : tcp.length ? tcp : [8080]);
       const udpPorts = new Set([...httpPorts, ...udp, ...(udpPort ? [udpPort] : [])]);
       for (const p of httpPorts) listenHttp(p, netexecHandler);
