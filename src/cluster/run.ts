@@ -498,56 +498,76 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
       step(`started ${plan.nodes.length} node processes`);
     }
 
+    // The control loops, the LB announcer and the ingress router start side by side, while the
+    // node processes come up; the API endpoints and kube-dns are published meanwhile too (they
+    // need no Ready node). Only then do we wait for the nodes.
     const { startControllerManager } = await import('../controllers/index.ts');
-    const cm = await startControllerManager({
-      client,
-      clusterCIDR: spec.clusterCIDR,
-      serviceCIDR: spec.serviceCIDR,
-      nodeCIDRMaskSize: spec.nodeCIDRMaskSize,
-      lbPool: spec.loadBalancerPool || undefined,
-      nodeMonitorGraceMs: o.nodeMonitorGraceMs,
-      nodeMonitorPeriodMs: o.nodeMonitorPeriodMs,
-      log: (l) => o.nodeLog?.(`[controller-manager] ${l}`),
-    });
-    owner.add(cm);
     const { startScheduler } = await import('../scheduler/index.ts');
-    owner.add(await startScheduler({ client }));
-    step(`controller manager (${cm.controllers.length} controllers) and scheduler running`);
-
-    let lb: LbAnnouncer | undefined;
-    if (o.loadBalancer !== false && spec.loadBalancerPool && o.nodeAgents !== false) {
+    const wantLb = o.loadBalancer !== false && !!spec.loadBalancerPool && o.nodeAgents !== false;
+    const wantIngress = o.ingress !== false && o.nodeAgents !== false;
+    const n1 = plan.nodes[0];
+    const started = await Promise.allSettled([
+      startControllerManager({
+        client,
+        clusterCIDR: spec.clusterCIDR,
+        serviceCIDR: spec.serviceCIDR,
+        nodeCIDRMaskSize: spec.nodeCIDRMaskSize,
+        lbPool: spec.loadBalancerPool || undefined,
+        nodeMonitorGraceMs: o.nodeMonitorGraceMs,
+        nodeMonitorPeriodMs: o.nodeMonitorPeriodMs,
+        log: (l) => o.nodeLog?.(`[controller-manager] ${l}`),
+      }),
+      startScheduler({ client }),
       // Layer-2 announcements of LoadBalancer IPs (lb.ts): one Ready node answers ARP for each.
-      lb = await startLbAnnouncer({
-        client,
-        exec: kernel.exec,
-        lanCIDR: spec.nodeCIDR,
-        nodeNetns: Object.fromEntries(plan.nodes.map((n) => [n.name, n.netns])),
-        log: (l) => o.nodeLog?.(`[lb] ${l}`),
-      });
-      owner.add(lb);
-      step(`LoadBalancer IPs ${spec.loadBalancerPool} announced on the LAN (layer 2)`);
-    }
-
-    let ingress: ClusterIngress | undefined;
-    if (o.ingress !== false && o.nodeAgents !== false) {
-      // Started now, in parallel with the nodes becoming Ready: it waits for node-1's API relay.
-      const n1 = plan.nodes[0];
-      ingress = await startClusterIngress({
-        client,
-        nodeName: n1.name,
-        nodeIP: n1.lanIP,
-        loadBalancerIP: firstPoolAddress(spec.loadBalancerPool),
-        netns: n1.netns,
-        kubeconfig: nodeKubeconfig,
-        runDir,
-        argv: await routerBundling,
-        workers: o.ingressWorkers,
-        log: (l) => o.nodeLog?.(`[ingress] ${l}`),
-      });
-      owner.add(ingress);
-    }
-
+      wantLb
+        ? startLbAnnouncer({
+            client,
+            exec: kernel.exec,
+            lanCIDR: spec.nodeCIDR,
+            nodeNetns: Object.fromEntries(plan.nodes.map((n) => [n.name, n.netns])),
+            log: (l) => o.nodeLog?.(`[lb] ${l}`),
+          })
+        : undefined,
+      // It waits for node-1's API relay by itself.
+      wantIngress
+        ? routerBundling.then((argv) =>
+            startClusterIngress({
+              client,
+              nodeName: n1.name,
+              nodeIP: n1.lanIP,
+              loadBalancerIP: firstPoolAddress(spec.loadBalancerPool),
+              netns: n1.netns,
+              kubeconfig: nodeKubeconfig,
+              runDir,
+              argv,
+              workers: o.ingressWorkers,
+              log: (l) => o.nodeLog?.(`[ingress] ${l}`),
+            }),
+          )
+        : undefined,
+      o.nodeAgents !== false ? publishApiEndpoints(client, n1.lanIP) : undefined,
+      o.nodeAgents !== false && o.dns !== false
+        ? publishClusterDns(
+            client,
+            clusterDNS,
+            plan.nodes.map((n) => n.lanIP),
+          )
+        : undefined,
+    ]);
+    // Whatever did start is owned (and so stopped) even when something else failed.
+    for (const r of started.slice(0, 4))
+      if (r.status === 'fulfilled' && r.value) owner.add(r.value as { dispose(): Promise<void> });
+    const failed = started.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+    if (failed) throw failed.reason;
+    const cm = (started[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof startControllerManager>>>)
+      .value;
+    const lb = (started[2] as PromiseFulfilledResult<LbAnnouncer | undefined>).value;
+    const ingress = (started[3] as PromiseFulfilledResult<ClusterIngress | undefined>).value;
+    step(`controller manager (${cm.controllers.length} controllers) and scheduler running`);
+    if (lb) step(`LoadBalancer IPs ${spec.loadBalancerPool} announced on the LAN (layer 2)`);
     if (o.nodeAgents !== false) {
+      step(`kubernetes Service → ${n1.lanIP}:${NODE_API_PORT} (API relay on ${n1.name})`);
+      if (o.dns !== false) step(`kube-system/kube-dns ${clusterDNS} → port 53 on every node`);
       step('waiting for every node to be Ready');
       await waitReady(
         client,
@@ -557,24 +577,12 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
           childFailure ?? (o.signal?.aborted ? `bring-up of cluster "${spec.name}" interrupted` : undefined),
       );
       step(`all ${plan.nodes.length} nodes Ready`);
-      await publishApiEndpoints(client, plan.nodes[0].lanIP);
-      step(
-        `kubernetes Service → ${plan.nodes[0].lanIP}:${NODE_API_PORT} (API relay on ${plan.nodes[0].name})`,
-      );
-      if (o.dns !== false) {
-        await publishClusterDns(
-          client,
-          clusterDNS,
-          plan.nodes.map((n) => n.lanIP),
-        );
-        step(`kube-system/kube-dns ${clusterDNS} → port 53 on every node`);
-      }
     }
 
     if (ingress) {
       await ingress.ready;
       step(
-        `ingress router on ${plan.nodes[0].name} (${ingress.httpUrl}), Service ${INGRESS_NAMESPACE}/${INGRESS_SERVICE}, IngressClass ${INGRESS_CLASS}`,
+        `ingress router on ${n1.name} (${ingress.httpUrl}), Service ${INGRESS_NAMESPACE}/${INGRESS_SERVICE}, IngressClass ${INGRESS_CLASS}`,
       );
     }
 
