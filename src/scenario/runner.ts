@@ -349,6 +349,9 @@ export async function runScenarios(list: Scenario[], o: RunScenariosOptions): Pr
       await live.outside.dispose().catch((e) => log(`  cleanup: ${(e as Error).message}`));
       log('  · tearing down');
       await live.cluster.dispose().catch((e) => log(`  teardown: ${(e as Error).message}`));
+      // A scenario's cluster is throwaway: its durable store, PKI and token go with it (a log stays).
+      for (const f of ['store', 'pki', 'token'])
+        rmSync(join(stateDir, f), { recursive: true, force: true });
     }
   }
   return reports;
