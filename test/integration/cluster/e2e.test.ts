@@ -17,6 +17,7 @@ import { destroyCluster, sweepAll } from '../../../src/cluster/build.ts';
 import { readPidFiles } from '../../../src/cluster/procs.ts';
 import { realKernel } from '../../../src/kernel/index.ts';
 import { podExec, sandboxName } from '../../../src/node/index.ts';
+import { until } from '../until.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const isRoot = process.getuid?.() === 0;
@@ -34,24 +35,6 @@ function podnet(...args: string[]) {
     timeout: 150_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(fn: () => Promise<T | undefined>, what: string, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end)
-      throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${last})` : ''}`);
-    await sleep(200);
-  }
 }
 
 const isReady = (p: Pod) =>

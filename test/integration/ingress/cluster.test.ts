@@ -11,17 +11,18 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { selfSignedCert } from '../../../proxy/ingress/certs.ts';
 import type { Pod, Service } from '../../../src/api/kinds/core.ts';
 import type { Ingress } from '../../../src/api/kinds/networking.ts';
-import type { KubeObject } from '../../../src/api/types.ts';
 import { findResource } from '../../../src/api/resources.ts';
+import type { KubeObject } from '../../../src/api/types.ts';
 import { destroyCluster } from '../../../src/cluster/build.ts';
+import { INGRESS_NAMESPACE, INGRESS_SERVICE } from '../../../src/cluster/ingress.ts';
 import { attachLanClient, type LanClient, lbLinkName, lbMac } from '../../../src/cluster/lb.ts';
 import { type RunningCluster, runCluster } from '../../../src/cluster/run.ts';
 import { resolveClusterSpec } from '../../../src/cluster/spec.ts';
-import { INGRESS_NAMESPACE, INGRESS_SERVICE } from '../../../src/cluster/ingress.ts';
 import { realExec } from '../../../src/kernel/exec.ts';
-import { selfSignedCert } from '../../../proxy/ingress/certs.ts';
+import { until } from '../until.ts';
 
 const isRoot = process.getuid?.() === 0;
 const NAME = 'h4lb';
@@ -32,24 +33,6 @@ const DEPLOYMENTS = findResource('apps', 'v1', 'deployments')!;
 const INGRESSES = findResource('networking.k8s.io', 'v1', 'ingresses')!;
 const SECRETS = findResource('', 'v1', 'secrets')!;
 const NS = 'default';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(fn: () => Promise<T | undefined>, what: string, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end)
-      throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${last})` : ''}`);
-    await sleep(200);
-  }
-}
 
 /** Runs a command in a namespace. */
 function inNs(netns: string, cmd: string[], timeout = 10_000) {

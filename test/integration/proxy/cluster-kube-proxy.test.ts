@@ -15,30 +15,13 @@ import { destroyCluster } from '../../../src/cluster/build.ts';
 import { type RunningCluster, runCluster } from '../../../src/cluster/run.ts';
 import { resolveClusterSpec } from '../../../src/cluster/spec.ts';
 import { podExec } from '../../../src/node/index.ts';
+import { until } from '../until.ts';
 
 const isRoot = process.getuid?.() === 0;
 const IMAGE = 'registry.k8s.io/e2e-test-images/agnhost:2.39';
 const PODS = findResource('', 'v1', 'pods')!;
 const SERVICES = findResource('', 'v1', 'services')!;
 const NS = 'default';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(fn: () => Promise<T | undefined>, what: string, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end)
-      throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${last})` : ''}`);
-    await sleep(200);
-  }
-}
 
 /** Runs a command in a node's network namespace. */
 function inNode(cluster: string, i: number, cmd: string[]) {

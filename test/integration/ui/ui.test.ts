@@ -16,6 +16,7 @@ import type { Pod } from '../../../src/api/kinds/core.ts';
 import { findResource } from '../../../src/api/resources.ts';
 import { ApiClient } from '../../../src/client/index.ts';
 import { destroyCluster } from '../../../src/cluster/build.ts';
+import { until } from '../until.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const CHROMIUM = '/usr/bin/chromium';
@@ -36,22 +37,6 @@ if (isRoot && !hasChromium)
 const title = hasChromium
   ? 'podnet ui in headless Chromium'
   : `podnet ui in headless Chromium (skipped: ${CHROMIUM} missing; run scripts/setup.sh as root)`;
-
-async function until<T>(fn: () => Promise<T | undefined | false>, what: string, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 describe.skipIf(!isRoot || !hasChromium)(title, () => {
   const home = mkdtempSync(join(tmpdir(), 'pn-ui-it-'));
