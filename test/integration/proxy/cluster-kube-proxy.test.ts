@@ -182,8 +182,11 @@ for (const [mode, name] of [
         timeoutMs: 8000,
       });
       const ms = performance.now() - t0;
+      // curl's 7 is "connection refused" (a dropped SYN would end in 28 after --max-time); the
+      // time bound only says no retransmission happened (spawning curl in the pod takes a while on
+      // a loaded machine, so it is generous).
       expect(r.code).toBe(7);
-      expect(ms).toBeLessThan(1000);
+      expect(ms).toBeLessThan(3000);
     });
 
     it('answers a NodePort on node-1 LAN address from node-2', async () => {
