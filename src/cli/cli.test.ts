@@ -1,6 +1,6 @@
 // The podnet CLI as a user runs it: `node bin/podnet.mjs …` in a child process, with PODNET_HOME in a
 // temp dir. No root needed; the API server listens on 127.0.0.1 on a random port.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,18 +16,28 @@ function podnet(...args: string[]) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
+/** The same, without blocking: several CLI runs side by side. */
+function podnetAsync(...args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, [bin, ...args], { env, timeout: 60_000 }, (e, out) =>
+      done({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out: String(out) }),
+    );
+  });
+}
+
 describe('podnet CLI', () => {
-  it('prints help listing every command, and help for each command', () => {
+  it('prints help listing every command, and help for each command', async () => {
     const top = podnet('--help');
     expect(top.code).toBe(0);
     const commands = [...top.out.matchAll(/^ {2}([a-z][a-z-]*)\b/gm)]
       .map((m) => m[1])
       .filter((c) => c !== 'help');
     expect(commands).toEqual(expect.arrayContaining(['demo', 'apiserver', 'kubeconfig']));
-    for (const c of commands) {
-      const h = podnet(c, '--help');
-      expect(h.code, c).toBe(0);
-      expect(h.out).toContain(`Usage: podnet ${c}`);
+    expect(commands).toEqual(expect.arrayContaining(['run', 'trace', 'ui', 'up', 'down', 'get']));
+    const helps = await Promise.all(commands.map((c) => podnetAsync(c!, '--help')));
+    for (const [i, c] of commands.entries()) {
+      expect(helps[i]!.code, c).toBe(0);
+      expect(helps[i]!.out).toContain(`Usage: podnet ${c}`);
     }
   });
 
