@@ -23,13 +23,7 @@ const isRoot = process.getuid?.() === 0;
  * table records the bug. Each must fail at exactly this step with this reason: when the bug is
  * fixed the test fails too, and the entry must go.
  */
-const KNOWN_BUGS: Record<string, { step: number; reason: RegExp; bug: string }> = {
-  'rolling-update-no-dropped-requests': {
-    step: 6,
-    reason: /requests ended (refused|timeout)(\/(refused|timeout))? \(want ok\)/,
-    bug: 'src/node ignores lifecycle.preStop and the netexec built-in ignores --delay-shutdown: old pods exit on SIGTERM (connections refused) and vanish (timeouts) before kube-proxy has removed them',
-  },
-};
+const KNOWN_BUGS: Record<string, { step: number; reason: RegExp; bug: string }> = {};
 const home = mkdtempSync(join(tmpdir(), 'pn-h2-runall-'));
 
 afterAll(async () => {
