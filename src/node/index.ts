@@ -15,3 +15,10 @@ export {
 export { BUILTIN_IMAGES, planWorkload, type WorkloadPlan } from './images.ts';
 export { type PodExecOptions, type PodLogsOptions, podExec, podLogPath, podLogs } from './logs.ts';
 export { containerLogPath, podDir, sandboxName, sandboxPrefix } from './names.ts';
+export {
+  graceAfterPreStop,
+  type HookContext,
+  type HookResult,
+  type LifecycleHandler,
+  runLifecycleHook,
+} from './runtime.ts';
