@@ -286,6 +286,29 @@ describe('Pod', () => {
     );
   });
 
+  it('accepts a sleep lifecycle hook within the grace period, and only for hooks', () => {
+    const ok = makePod((sp) => {
+      sp.terminationGracePeriodSeconds = 20;
+      sp.containers[0].lifecycle = { preStop: { sleep: { seconds: 5 } } };
+    });
+    expect(check('pods', ok)).toEqual([]);
+    const bad = makePod((sp) => {
+      sp.terminationGracePeriodSeconds = 20;
+      sp.containers[0].lifecycle = {
+        preStop: { sleep: { seconds: 30 } },
+        postStart: { sleep: { seconds: 0 } },
+      };
+      sp.containers[0].readinessProbe = { sleep: { seconds: 1 } };
+    });
+    expect(fields(check('pods', bad))).toEqual(
+      expect.arrayContaining([
+        'FieldValueInvalid spec.containers[0].lifecycle.preStop.sleep.seconds',
+        'FieldValueInvalid spec.containers[0].lifecycle.postStart.sleep.seconds',
+        'FieldValueRequired spec.containers[0].readinessProbe',
+      ]),
+    );
+  });
+
   it('checks pod-level policies, tolerations and hostNetwork ports', () => {
     const p = makePod((sp) => {
       sp.restartPolicy = 'Sometimes';

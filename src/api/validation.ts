@@ -216,8 +216,12 @@ const TOLERATION_OPS = ['Equal', 'Exists'];
 const TAINT_EFFECTS = ['NoExecute', 'NoSchedule', 'PreferNoSchedule'];
 const ENV_NAME_RE = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
 
-function validateHandler(c: Causes, p: string, h: Obj, container: Obj): void {
-  const kinds = ['exec', 'httpGet', 'tcpSocket', 'grpc'].filter((k) => h[k] !== undefined && h[k] !== null);
+function validateHandler(c: Causes, p: string, h: Obj, container: Obj, lifecycle = false): void {
+  // Probes take exec/httpGet/tcpSocket/grpc; lifecycle hooks exec/httpGet/tcpSocket/sleep.
+  const allowed = lifecycle
+    ? ['exec', 'httpGet', 'tcpSocket', 'sleep']
+    : ['exec', 'httpGet', 'tcpSocket', 'grpc'];
+  const kinds = allowed.filter((k) => h[k] !== undefined && h[k] !== null);
   if (kinds.length === 0) c.required(p, 'must specify a handler type');
   else if (kinds.length > 1) c.forbidden(`${p}.${kinds[1]}`, 'may not specify more than 1 handler type');
   const namedPorts = new Set(
@@ -372,8 +376,24 @@ function validateContainer(
   validateProbe(c, `${p}.readinessProbe`, ct.readinessProbe, ct, false);
   validateProbe(c, `${p}.startupProbe`, ct.startupProbe, ct, true);
   if (isObj(ct.lifecycle))
-    for (const k of ['postStart', 'preStop'])
-      if (isObj(ct.lifecycle[k])) validateHandler(c, `${p}.lifecycle.${k}`, ct.lifecycle[k], ct);
+    for (const k of ['postStart', 'preStop']) {
+      const h = ct.lifecycle[k];
+      if (!isObj(h)) continue;
+      const hp = `${p}.lifecycle.${k}`;
+      validateHandler(c, hp, h, ct, true);
+      if (h.sleep !== undefined && h.sleep !== null) {
+        // As upstream: 0 < seconds <= the pod's terminationGracePeriodSeconds.
+        const grace =
+          typeof spec.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : 30;
+        const secs = isObj(h.sleep) ? h.sleep.seconds : undefined;
+        if (!Number.isInteger(secs) || (secs as number) <= 0 || (secs as number) > grace)
+          c.invalid(
+            `${hp}.sleep.seconds`,
+            secs,
+            `must be greater than 0 and less than terminationGracePeriodSeconds (${grace})`,
+          );
+      }
+    }
   if (
     ct.terminationMessagePolicy !== undefined &&
     !['File', 'FallbackToLogsOnError'].includes(ct.terminationMessagePolicy)

@@ -94,10 +94,13 @@ export interface Probe extends ProbeHandler {
   terminationGracePeriodSeconds?: number;
 }
 
+/** v1.LifecycleHandler: a probe handler without grpc, plus `sleep` (Kubernetes 1.29+). */
+export type LifecycleHandler = Omit<ProbeHandler, 'grpc'> & { sleep?: { seconds: number } };
+
 /** v1.Lifecycle */
 export interface Lifecycle {
-  postStart?: ProbeHandler;
-  preStop?: ProbeHandler;
+  postStart?: LifecycleHandler;
+  preStop?: LifecycleHandler;
 }
 
 /** v1.VolumeMount */
