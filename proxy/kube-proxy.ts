@@ -24,7 +24,7 @@ import { ExecNftRunner, type NftRunner } from './nftables/runner.ts';
 import { type EventHandler, ProxyServer } from './server.ts';
 import { UserspaceProxier, type UserspaceSyncResult } from './userspace/proxier.ts';
 
-/** Options of startKubeProxy (the contract node-main.ts calls, see docs/cluster.md). */
+/** Options of startKubeProxy (the contract node-main.ts calls, see README.md). */
 export interface KubeProxyOptions {
   client: ApiClient;
   nodeName: string;

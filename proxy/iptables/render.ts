@@ -1,6 +1,6 @@
 /**
  * Pure iptables rule generation: ProxyState → one `iptables-restore --noflush` payload with
- * upstream kube-proxy's chain structure (see docs/proxy.md). The top-level chains are rewritten on
+ * upstream kube-proxy's chain structure (see README.md). The top-level chains are rewritten on
  * every sync; per-service chains (KUBE-SVC/SVL/EXT/FW/SEP) of services that did not change are
  * skipped on a partial sync (generated into a discarding buffer, so the active-chain set is still
  * complete), and chains that exist but are no longer active are flushed and deleted (`-X`).

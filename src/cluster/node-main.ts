@@ -86,7 +86,7 @@ async function main(): Promise<void> {
     log(`cluster DNS on ${cfg.hostIP}:53`);
   }
 
-  // kube-proxy joins when proxy/ exports a `startKubeProxy` (see docs/cluster.md for the contract).
+  // kube-proxy joins when proxy/ exports a `startKubeProxy` (see README.md for the contract).
   const proxy = (await import('../../proxy/index.ts')) as Record<string, unknown>;
   if (typeof proxy.startKubeProxy === 'function') {
     const kp = await (proxy.startKubeProxy as (o: unknown) => Promise<{ dispose(): unknown }>)({

@@ -40,7 +40,7 @@ export interface NodeSpec {
   taints: NodeTaint[];
 }
 
-/** A whole cluster, with every field filled (see DEFAULTS and docs/cluster.md). */
+/** A whole cluster, with every field filled (see DEFAULTS and README.md). */
 export interface ClusterSpec {
   /** Cluster name: becomes the `pn-<name>-` prefix of every namespace (1-12 chars, [a-z0-9-]). */
   name: string;

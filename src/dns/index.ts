@@ -1,6 +1,6 @@
 /**
  * The cluster DNS: an authoritative server for the cluster domain (and the reverse zones) fed by
- * informers, a pure resolver over a zone snapshot, and the resolv.conf pods get. See docs/dns.md.
+ * informers, a pure resolver over a zone snapshot, and the resolv.conf pods get. See README.md.
  */
 
 export {

@@ -166,7 +166,7 @@ export function groupForSharing(list: Scenario[]): Scenario[][] {
  * What a reset deletes, in two phases. Services go first, and the runner waits until the
  * EndpointSlice controller has removed their slices, before any pod changes: a pod change under
  * a live Service makes the controller write a slice, and a write it has not yet seen when the
- * slice disappears wedges that Service name in the controller (see docs/scenarios.md).
+ * slice disappears wedges that Service name in the controller (see README.md).
  */
 const RESET_PHASES: Array<Array<[string, string, string]>> = [
   [

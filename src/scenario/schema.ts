@@ -13,7 +13,7 @@ import type { JsonSchema } from './types.ts';
 
 const duration = { type: ['string', 'number'], description: 'a duration: 500ms, 10s, 2m, or seconds' };
 
-/** The cluster section: the fields of a `podnet up` cluster file (docs/cluster.md). */
+/** The cluster section: the fields of a `podnet up` cluster file (README.md). */
 const clusterSchema: JsonSchema = {
   type: 'object',
   description: 'the cluster to build; every field has the default of `podnet up`',

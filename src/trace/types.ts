@@ -2,7 +2,7 @@
  * The vocabulary of `podnet trace`: where a packet starts and is going (resolved from what the
  * user typed), and the report — one hop per network namespace the packet crosses, each with the
  * netfilter rules it hit, the route the kernel chose and the interface it left by. The report is
- * also the documented `--json` output (docs/trace.md), so field names here are a public contract.
+ * also the documented `--json` output (README.md), so field names here are a public contract.
  */
 import type { KernelPacket } from '../../proxy/trace/kernel-trace.ts';
 import type { TraceHit } from '../../proxy/trace/types.ts';

@@ -308,7 +308,7 @@ export function register(program: Command): void {
     .option('--nodes <n>', 'number of nodes (default 2)')
     .option('--proxy-mode <mode>', 'iptables, nftables or userspace (default iptables)')
     .option('--overlay <mode>', 'host-gw or vxlan (default host-gw)')
-    .option('-f, --file <cluster.yaml>', 'cluster file (see docs/cluster.md); flags override it')
+    .option('-f, --file <cluster.yaml>', 'cluster file (see README.md); flags override it')
     .option('-d, --detach', 'run in the background; return once every node is Ready')
     .option('--api-port <port>', 'API server port on 127.0.0.1 (0 = any free port)', '0')
     .option('--timeout <seconds>', 'how long to wait for the nodes to be Ready', '90')

@@ -278,7 +278,7 @@ function readExpect(r: FieldReader | undefined, proto: RequestSpec['proto']): Re
   };
 }
 
-/** `request`: traffic with expectations (see the module comment and docs/scenarios.md). */
+/** `request`: traffic with expectations (see the module comment and README.md). */
 export const requestStep: StepKind<RequestSpec> = {
   kind: 'request',
   summary:
