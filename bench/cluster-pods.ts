@@ -25,6 +25,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Pod } from '../src/api/kinds/core.ts';
 import { findResource } from '../src/api/resources.ts';
+import { InformerFactory } from '../src/client/index.ts';
 import { destroyCluster } from '../src/cluster/build.ts';
 import { runCluster } from '../src/cluster/run.ts';
 import { resolveClusterSpec } from '../src/cluster/spec.ts';
@@ -94,12 +95,17 @@ console.log(
 const home = mkdtempSync(join(tmpdir(), 'pn-bench-pods-'));
 await destroyCluster(NAME);
 const t0 = performance.now();
+/** When the Deployment was created (the zero of the log's stamps). */
+let tDeploy = Number.POSITIVE_INFINITY;
+const stamp = () =>
+  `[${Number.isFinite(tDeploy) ? ((performance.now() - tDeploy) / 1000).toFixed(2) : `up+${((performance.now() - t0) / 1000).toFixed(2)}`}]`;
 const c = await runCluster({
   spec: resolveClusterSpec({ name: NAME, nodes: 3 }),
   stateDir: join(home, NAME),
   store: { backend: 'memory' },
   // Node processes' logs go to a file (`--log FILE`), to see why a pod is slow or stuck.
-  nodeLog: LOG ? (l) => appendFileSync(LOG, `${l}\n`) : undefined,
+  // Each line is stamped with the seconds since the Deployment was created (negative before).
+  nodeLog: LOG ? (l) => appendFileSync(LOG, `${stamp()} ${l}\n`) : undefined,
 });
 const upMs = performance.now() - t0;
 try {
@@ -112,7 +118,15 @@ try {
   const nodesBefore = sum(nodePids);
   const selfBefore = memOf(process.pid).rss;
 
+  // Pods are followed through a watch (an informer), not by listing them every 100 ms: a list of
+  // 100 pods ten times a second cost the API server (and the bench) more CPU than the pods' own
+  // writes, and its 100 ms granularity blurred the stage times below.
+  const informers = InformerFactory.forClient(c.client);
+  const podInf = informers.informerFor<Pod>(PODS, { namespace: 'default', labelSelector: 'app=many' });
+  informers.start();
+  await informers.waitForSync();
   const t1 = performance.now();
+  tDeploy = t1;
   await c.client.create(DEPLOYMENTS, {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -137,6 +151,26 @@ try {
   } as any);
   // Poll the pod list: the time each pod was first seen Ready gives the first/median/last.
   const readyAt = new Map<string, number>();
+  // When each pod was first seen at each stage (created, bound to a node, given an IP, Ready):
+  // where the time goes before the first pod is Ready.
+  const stages = ['created', 'scheduled', 'ip', 'ready'] as const;
+  const seen = new Map<(typeof stages)[number], Map<string, number>>(stages.map((s) => [s, new Map()]));
+  const mark = (stage: (typeof stages)[number], name: string, at: number) => {
+    const m = seen.get(stage)!;
+    if (!m.has(name)) m.set(name, at);
+  };
+  const observe = (p: Pod) => {
+    const now = performance.now() - t1;
+    const n = p.metadata.name!;
+    mark('created', n, now);
+    if (p.spec?.nodeName) mark('scheduled', n, now);
+    if (p.status?.podIP) mark('ip', n, now);
+    if (isReady(p)) {
+      mark('ready', n, now);
+      if (!readyAt.has(n)) readyAt.set(n, now);
+    }
+  };
+  podInf.addEventHandler({ onAdd: observe, onUpdate: (_o, p) => observe(p) });
   let pods: Pod[] = [];
   const deadline = Date.now() + TIMEOUT_MS;
   while (readyAt.size < N) {
@@ -157,20 +191,15 @@ try {
       );
       break;
     }
-    try {
-      pods = (await c.client.list<Pod>(PODS, 'default', { labelSelector: 'app=many' })).items;
-    } catch (e) {
-      // On an overloaded machine a list can time out: note it and poll again.
-      console.log(`  list failed (${(e as Error).message}); retrying`);
-    }
+    pods = podInf.list('default');
     const now = performance.now() - t1;
-    for (const p of pods)
-      if (isReady(p) && !readyAt.has(p.metadata.name!)) readyAt.set(p.metadata.name!, now);
     if (readyAt.size < N) await sleep(100);
     if (Math.floor(now / 5000) !== Math.floor((performance.now() - t1) / 5000))
       console.log(`  ${secs(now)}: ${pods.length} pods, ${readyAt.size} Ready`);
   }
-  const allMs = performance.now() - t1;
+  const allMs = readyAt.size === N ? Math.max(...readyAt.values()) : performance.now() - t1;
+  pods = podInf.list('default');
+  await informers.dispose();
   const ok = readyAt.size;
   const times = [...readyAt.values()].sort((a, b) => a - b);
   const perNode = new Map<string, number>();
@@ -178,6 +207,20 @@ try {
   console.log(
     `${ok}/${N} pods Ready: first ${secs(times[0] ?? Number.NaN)}, median ${secs(times[Math.floor(ok / 2)] ?? Number.NaN)}, ${ok === N ? `all ${secs(allMs)}` : `gave up after ${secs(allMs)}`}   (goal < 20 s: ${ok === N && allMs < 20_000 ? 'met' : 'NOT met'})   per node ${[...perNode].map(([n, k]) => `${n}=${k}`).join(' ')}`,
   );
+
+  // The first pod to be Ready, stage by stage.
+  const firstPod = [...readyAt].sort((a, b) => a[1] - b[1])[0]?.[0];
+  if (firstPod)
+    console.log(
+      `  first Ready pod ${firstPod}: ${stages.map((st) => `${st} ${secs(seen.get(st)!.get(firstPod) ?? Number.NaN)}`).join(', ')}`,
+    );
+  // Stage timeline: first / median / last pod to reach each stage (as the watch delivered it).
+  for (const st of stages) {
+    const t = [...seen.get(st)!.values()].sort((a, b) => a - b);
+    console.log(
+      `  stage ${st.padEnd(9)} first ${secs(t[0] ?? Number.NaN)}  median ${secs(t[Math.floor(t.length / 2)] ?? Number.NaN)}  last ${secs(t[t.length - 1] ?? Number.NaN)}  (${t.length} pods)`,
+    );
+  }
 
   // Ready without a probe means started: check a sample really serves on its pod IP.
   const sample = pods.filter(isReady).filter((_, i) => i % Math.max(1, Math.floor(ok / 10)) === 0);

@@ -126,9 +126,46 @@ export function newQueue(name: string, clock: Clock = realClock): WorkQueue<stri
   });
 }
 
+/** Event writes in flight at once per API client (see `recordEvent`). */
+export const EVENT_WRITES_IN_FLIGHT = 4;
+/** Events waiting beyond which new ones are dropped (upstream's broadcaster drops too). */
+export const EVENT_QUEUE_LIMIT = 1000;
+
+/**
+ * Per-client gate for event writes. Controllers fire events without awaiting them; a burst (one
+ * SuccessfulCreate per pod of a 100-replica ReplicaSet, one Scheduled per bind) used to open up
+ * to 200 concurrent requests, each a new TLS connection, ahead of the pod creations, binds and
+ * status writes a pod waits for. A few at a time keep events off that critical path.
+ */
+class EventGate {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(private readonly limit: number) {}
+
+  /** Runs `fn` once a slot is free; resolves false when the queue was full and `fn` never ran. */
+  async run(fn: () => Promise<void>): Promise<boolean> {
+    if (this.running >= this.limit) {
+      if (this.waiting.length >= EVENT_QUEUE_LIMIT) return false;
+      await new Promise<void>((r) => this.waiting.push(r));
+    } else this.running++;
+    try {
+      await fn();
+    } finally {
+      // Hand the slot straight to the next waiter (the count stays), or free it.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+    return true;
+  }
+}
+const eventGates = new WeakMap<ApiClient, EventGate>();
+
 /**
  * Writes a core/v1 Event about `obj` (what `kubectl describe` and `kubectl get events` show).
- * Failures are swallowed: an event is a courtesy, never a reason to fail a reconcile.
+ * Failures are swallowed: an event is a courtesy, never a reason to fail a reconcile. Writes of
+ * one client go out `EVENT_WRITES_IN_FLIGHT` at a time, in order; the promise resolves once this
+ * one was written (or dropped).
  */
 export async function recordEvent(
   client: ApiClient,
@@ -166,11 +203,18 @@ export async function recordEvent(
     reportingComponent: component,
     reportingInstance: component,
   };
-  try {
-    await client.create(R.events, ev);
-  } catch {
-    // Events are best effort.
+  let gate = eventGates.get(client);
+  if (!gate) {
+    gate = new EventGate(EVENT_WRITES_IN_FLIGHT);
+    eventGates.set(client, gate);
   }
+  await gate.run(async () => {
+    try {
+      await client.create(R.events, ev);
+    } catch {
+      // Events are best effort.
+    }
+  });
 }
 
 /** Deep copy of plain JSON data (informer cache objects must not be mutated). */

@@ -5,6 +5,11 @@
  * until the watch shows the binding, so a burst of pods spreads instead of piling onto one node.
  * A pod that fits nowhere gets PodScheduled=False (reason Unschedulable, upstream's message) and a
  * FailedScheduling event, and is retried when nodes change or pods go away.
+ *
+ * Like upstream, deciding and binding are separate: the one scheduling loop decides and assumes,
+ * and the bind (an API round trip) runs in the background with a bounded number in flight. With
+ * the bind awaited inside the loop, a burst of 100 pods took ~100 sequential round trips to bind
+ * (median pod bound 2 s after it was created, the last 5 s, on a loaded 2-core machine).
  */
 
 import { isApiError } from '../api/errors.ts';
@@ -33,6 +38,8 @@ export interface SchedulerOptions {
   /** Shared informers (default: a factory over `client`, disposed with the scheduler). */
   informers?: InformerFactory;
   clock?: Clock;
+  /** Binds in flight at once (default 16); the scheduling loop waits for a slot beyond that. */
+  maxBindsInFlight?: number;
   /** Also retry every unschedulable pod this often, ms (default 30 000). */
   retryPeriodMs?: number;
   /** The `schedulerName` this scheduler serves (default `default-scheduler`). */
@@ -61,6 +68,8 @@ export class Scheduler {
   private readonly assumed = new Map<string, { node: string; pod: Pod }>();
   /** Pods that fit nowhere at their last attempt. */
   private readonly unschedulable = new Set<string>();
+  /** Binds in flight (the binding cycle), so that dispose can wait for them. */
+  private readonly binding = new Set<Promise<void>>();
 
   constructor(private readonly o: SchedulerOptions & { informers: InformerFactory }) {
     this.name = o.schedulerName ?? DEFAULT_SCHEDULER_NAME;
@@ -101,6 +110,9 @@ export class Scheduler {
     this.o.informers.start();
     await this.o.informers.waitForSync();
     // One worker: each decision must see the previous one's assumption.
+    // Disposed after the loop (reverse order): once no new decision can start, binds still in
+    // flight are waited for, so nothing writes after dispose resolves.
+    d.add(toDisposable(() => this.idle()));
     d.add(runQueue('scheduler', this.queue, (k) => this.scheduleOne(k), { workers: 1, log: this.o.log }));
     let timer: TimerHandle | undefined;
     const period = this.o.retryPeriodMs ?? 30_000;
@@ -158,15 +170,33 @@ export class Scheduler {
       return;
     }
     const nodeName = chosen.node.metadata.name!;
+    // Assume first: the next decision already counts this pod on its node.
     this.assumed.set(key, { node: nodeName, pod });
+    const max = Math.max(1, this.o.maxBindsInFlight ?? 16);
+    while (this.binding.size >= max) await Promise.race(this.binding);
+    const b = this.bind(key, pod, nodeName).finally(() => this.binding.delete(b));
+    this.binding.add(b);
+  }
+
+  /** Resolves once no bind is in flight. */
+  async idle(): Promise<void> {
+    while (this.binding.size > 0) await Promise.allSettled([...this.binding]);
+  }
+
+  /** The binding cycle of one pod: never rejects; a failure forgets the assumption and retries. */
+  private async bind(key: string, pod: Pod, nodeName: string): Promise<void> {
+    const { namespace, name } = splitKey(key);
     try {
       await this.o.client.bind(R.pods, namespace!, name, nodeName);
     } catch (e) {
       this.assumed.delete(key);
       // Already bound or gone: the watch will tell; anything else is retried with backoff.
       if (isApiError(e, 'NotFound') || isApiError(e, 'Conflict')) return;
-      throw e;
+      this.o.log?.(`scheduler: bind ${key} to ${nodeName}: ${(e as Error)?.message ?? e}`);
+      this.queue.addRateLimited(key);
+      return;
     }
+    this.queue.forget(key);
     void recordEvent(
       this.o.client,
       pod,
