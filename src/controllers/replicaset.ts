@@ -32,6 +32,27 @@ import { isPodActive, isPodAvailable, isPodReady, msUntilAvailable, rankPodsForD
 /** Size of the first batch of pod creations (upstream SlowStartInitialBatchSize). */
 export const SLOW_START_INITIAL_BATCH = 1;
 
+/**
+ * Runs `fn` `count` times in batches of `initial`, then twice the previous batch, each batch all
+ * at once and after the previous one settled (upstream's slowStartBatch). A batch with a failure
+ * ends it: the remaining calls are skipped and counted in `skipped`.
+ */
+export async function slowStartBatch<T>(
+  count: number,
+  initial: number,
+  fn: () => Promise<T>,
+): Promise<{ results: PromiseSettledResult<T>[]; skipped: number }> {
+  const results: PromiseSettledResult<T>[] = [];
+  let batch = Math.min(Math.max(1, initial), count);
+  while (results.length < count) {
+    const settled = await Promise.allSettled(Array.from({ length: batch }, () => fn()));
+    results.push(...settled);
+    if (settled.some((r) => r.status === 'rejected')) break;
+    batch = Math.min(2 * batch, count - results.length);
+  }
+  return { results, skipped: count - results.length };
+}
+
 /** The pod a ReplicaSet creates from its template. */
 export function podFromTemplate(rs: ReplicaSet): Pod {
   const t = rs.spec?.template ?? {};
@@ -227,28 +248,28 @@ export class ReplicaSetController implements Controller {
    * pod created 0.4–0.7 s, its status writes stuck behind the burst). Pods of batches skipped after
    * a failure are no longer expected.
    */
+  /**
+   * Creates `n` pods in slow-start batches (see `slowStartBatch`): the first pod goes out alone,
+   * so it reaches the scheduler and a node while the rest are still being created, and a template
+   * the API server rejects fails once instead of `n` times. Measured on the 100-pod bench: all 100
+   * creations at once queued the first pod behind the other 99 in the API server (first pod
+   * created after 0.4–0.7 s, 0.03 s with slow start). Pods of skipped batches are not expected.
+   */
   private async createPods(key: string, rs: ReplicaSet, n: number): Promise<void> {
     this.expectations.expect(key, n, 0);
+    const { results, skipped } = await slowStartBatch(n, SLOW_START_INITIAL_BATCH, () =>
+      this.o.client.create<Pod>(R.pods, podFromTemplate(rs)),
+    );
     let firstErr: unknown;
-    let done = 0;
-    for (let batch = Math.min(n, SLOW_START_INITIAL_BATCH); done < n; batch = Math.min(2 * batch, n - done)) {
-      const results = await Promise.allSettled(
-        Array.from({ length: batch }, () => this.o.client.create<Pod>(R.pods, podFromTemplate(rs))),
-      );
-      done += batch;
-      for (const r of results) {
-        if (r.status === 'rejected') {
-          this.expectations.creationObserved(key);
-          firstErr ??= r.reason;
-        } else {
-          this.event(rs, 'Normal', 'SuccessfulCreate', `Created pod: ${r.value.metadata.name}`);
-        }
-      }
-      if (firstErr) {
-        for (let i = done; i < n; i++) this.expectations.creationObserved(key);
-        break;
+    for (const r of results) {
+      if (r.status === 'rejected') {
+        this.expectations.creationObserved(key);
+        firstErr ??= r.reason;
+      } else {
+        this.event(rs, 'Normal', 'SuccessfulCreate', `Created pod: ${r.value.metadata.name}`);
       }
     }
+    for (let i = 0; i < skipped; i++) this.expectations.creationObserved(key);
     if (firstErr) {
       this.event(rs, 'Warning', 'FailedCreate', `Error creating: ${(firstErr as Error).message}`);
       throw firstErr;
