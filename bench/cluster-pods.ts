@@ -76,6 +76,17 @@ function podProcesses(): number[] {
   return pids;
 }
 
+/** CPU seconds (user + system) a process has used so far (0 when it is gone). */
+function cpuOf(pid: number): number {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 function sum(pids: number[]): { rss: number; pss: number } {
   const t = { rss: 0, pss: 0 };
   for (const p of pids) {
@@ -117,6 +128,8 @@ try {
   const nodePids = Object.values(c.nodePids);
   const nodesBefore = sum(nodePids);
   const selfBefore = memOf(process.pid).rss;
+  const cpuNodesBefore = nodePids.reduce((a, p) => a + cpuOf(p), 0);
+  const cpuSelfBefore = process.cpuUsage();
 
   // Pods are followed through a watch (an informer), not by listing them every 100 ms: a list of
   // 100 pods ten times a second cost the API server (and the bench) more CPU than the pods' own
@@ -171,6 +184,19 @@ try {
     }
   };
   podInf.addEventHandler({ onAdd: observe, onUpdate: (_o, p) => observe(p) });
+  // API server latency while the pods come up: one small GET at a time, back to back with 50 ms
+  // pauses; a slow answer here delays every pod's binding and status writes alike.
+  const SERVICES = findResource('', 'v1', 'services')!;
+  const lat: Array<[number, number]> = [];
+  let probing = true;
+  const probe = (async () => {
+    while (probing) {
+      const a = performance.now();
+      await c.client.get(SERVICES, 'default', 'kubernetes').catch(() => {});
+      lat.push([a - t1, performance.now() - a]);
+      await sleep(50);
+    }
+  })();
   let pods: Pod[] = [];
   const deadline = Date.now() + TIMEOUT_MS;
   while (readyAt.size < N) {
@@ -199,7 +225,16 @@ try {
   }
   const allMs = readyAt.size === N ? Math.max(...readyAt.values()) : performance.now() - t1;
   pods = podInf.list('default');
+  // Where the CPU went while the pods came up (2 cores = 2 CPU-seconds per second at most).
+  const cpuSelf = process.cpuUsage(cpuSelfBefore);
+  const cpuNodes = nodePids.reduce((a, p) => a + cpuOf(p), 0) - cpuNodesBefore;
+  const cpuContainers = podProcesses().reduce((a, p) => a + cpuOf(p), 0);
+  console.log(
+    `  CPU while coming up: cluster process (API server, controllers, scheduler, this bench) ${((cpuSelf.user + cpuSelf.system) / 1e6).toFixed(1)} s, node processes ${cpuNodes.toFixed(1)} s, containers ${cpuContainers.toFixed(1)} s (${((cpuContainers / Math.max(1, podProcesses().length)) * 1000).toFixed(0)} ms each)`,
+  );
   await informers.dispose();
+  probing = false;
+  await probe;
   const ok = readyAt.size;
   const times = [...readyAt.values()].sort((a, b) => a - b);
   const perNode = new Map<string, number>();
@@ -208,6 +243,17 @@ try {
     `${ok}/${N} pods Ready: first ${secs(times[0] ?? Number.NaN)}, median ${secs(times[Math.floor(ok / 2)] ?? Number.NaN)}, ${ok === N ? `all ${secs(allMs)}` : `gave up after ${secs(allMs)}`}   (goal < 20 s: ${ok === N && allMs < 20_000 ? 'met' : 'NOT met'})   per node ${[...perNode].map(([n, k]) => `${n}=${k}`).join(' ')}`,
   );
 
+  // API latency per 5 s window: median and worst.
+  for (let w = 0; w * 5000 < allMs; w++) {
+    const l = lat
+      .filter(([at]) => at >= w * 5000 && at < (w + 1) * 5000)
+      .map(([, ms]) => ms)
+      .sort((a, b) => a - b);
+    if (l.length)
+      console.log(
+        `  API GET latency ${w * 5}-${w * 5 + 5} s: median ${l[Math.floor(l.length / 2)]!.toFixed(0)} ms, max ${l[l.length - 1]!.toFixed(0)} ms (${l.length} probes)`,
+      );
+  }
   // The first pod to be Ready, stage by stage.
   const firstPod = [...readyAt].sort((a, b) => a[1] - b[1])[0]?.[0];
   if (firstPod)
