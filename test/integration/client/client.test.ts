@@ -67,6 +67,14 @@ describe('ApiClient over HTTPS', () => {
     } finally {
       await bad.dispose();
     }
+    // The server certificate is checked against the kubeconfig's CA, not the system roots.
+    const noCa = new ApiClient({ ...client.config, caPem: undefined });
+    try {
+      const e = await noCa.get(configmaps, 'default', 'x').catch((x) => x);
+      expect(String(e?.message ?? e)).toMatch(/certificate|self[- ]signed|verify/i);
+    } finally {
+      await noCa.dispose();
+    }
   });
 
   it('create, get, list with selector and paging, update (with conflict), patch three ways, delete', async () => {
