@@ -343,7 +343,8 @@ describe.skipIf(!isRoot)('emulated cluster end to end', () => {
     }
     const inodes = netnsInodes('pne2');
     const recs = readPidFiles(join(stateDir, 'run')).map((r) => r.rec);
-    expect(recs.map((r) => r.role).sort()).toEqual(['cluster', 'node-1', 'node-2']);
+    // The cluster process, each node process and the ingress router (node-1's namespace).
+    expect(recs.map((r) => r.role).sort()).toEqual(['cluster', 'ingress', 'node-1', 'node-2']);
     for (const r of recs) process.kill(r.pid, 'SIGKILL');
     await until(
       async () =>
