@@ -19,15 +19,19 @@ export function nodeBundlePath(cluster: string): string {
   return join(HERE, '../../node_modules/.cache/podnet', `node-main-${cluster}.mjs`);
 }
 
-/** Bundles node-main.ts into `outFile`; returns the argv that runs it, or undefined on failure. */
-export async function bundleNodeMain(
+/**
+ * Bundles the TypeScript entry `entry` (and everything it imports from this repository) into
+ * `outFile`; returns the argv that runs it, or undefined (the caller then uses tsx) on failure.
+ */
+export async function bundleEntry(
+  entry: string,
   outFile: string,
   log: (l: string) => void = () => {},
 ): Promise<string[] | undefined> {
   try {
     const esbuild = await import('esbuild');
     await esbuild.build({
-      entryPoints: [join(HERE, 'node-main.ts')],
+      entryPoints: [entry],
       bundle: true,
       platform: 'node',
       format: 'esm',
@@ -56,7 +60,15 @@ export async function bundleNodeMain(
     });
     return [process.execPath, outFile];
   } catch (e) {
-    log(`bundling node-main.ts failed (${(e as Error).message.split('\n')[0]}); node processes use tsx`);
+    log(`bundling ${entry} failed (${(e as Error).message.split('\n')[0]}); it runs through tsx`);
     return undefined;
   }
+}
+
+/** Bundles node-main.ts into `outFile` (see bundleEntry). */
+export function bundleNodeMain(
+  outFile: string,
+  log: (l: string) => void = () => {},
+): Promise<string[] | undefined> {
+  return bundleEntry(join(HERE, 'node-main.ts'), outFile, log);
 }

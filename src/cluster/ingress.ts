@@ -9,15 +9,15 @@
  * `podnet up` also creates the default IngressClass `podnet`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { isApiError } from '../api/errors.ts';
 import { findResource, type ResourceInfo } from '../api/resources.ts';
 import type { KubeObject } from '../api/types.ts';
 import type { ApiClient } from '../client/rest.ts';
 import { nsPath } from '../kernel/netns.ts';
 import { PodnetError } from '../util/errors.ts';
+import { bundleEntry } from './bundle.ts';
 import { stopProcess, writePidFile } from './procs.ts';
 
 /** Namespace of the controller's objects (as ingress-nginx's manifests). */
@@ -172,44 +172,11 @@ export function routerBundlePath(cluster: string): string {
  * JavaScript instead of compiling its TypeScript through tsx (seconds on a busy machine). Returns
  * the argv prefix that runs it, or undefined (then tsx is used) when bundling fails.
  */
-export async function bundleRouter(
+export function bundleRouter(
   outFile: string,
   log: (l: string) => void = () => {},
 ): Promise<string[] | undefined> {
-  try {
-    const esbuild = await import('esbuild');
-    await esbuild.build({
-      entryPoints: [join(REPO, 'proxy', 'ingress', 'main.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      outfile: outFile,
-      logLevel: 'silent',
-      packages: 'external',
-      plugins: [
-        {
-          // A bundled module's import.meta.url names the bundle; the worker launcher needs its own
-          // file's location (it forks worker.ts next to it), so pin it per source file.
-          name: 'podnet-router-import-meta',
-          setup(build) {
-            build.onLoad({ filter: /\.ts$/ }, async (args) => {
-              const text = await readFile(args.path, 'utf8');
-              if (!text.includes('import.meta.url')) return undefined;
-              return {
-                contents: text.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)),
-                loader: 'ts',
-              };
-            });
-          },
-        },
-      ],
-    });
-    return [process.execPath, outFile];
-  } catch (e) {
-    log(`bundling the ingress router failed (${(e as Error).message.split('\n')[0]}); it runs through tsx`);
-    return undefined;
-  }
+  return bundleEntry(join(REPO, 'proxy', 'ingress', 'main.ts'), outFile, log);
 }
 
 /** Options of startClusterIngress. */
