@@ -298,9 +298,11 @@ export function parsePcapng(bytes: Uint8Array): Capture {
         all.push(iface);
         break;
       }
-      case 6: {
-        // Enhanced Packet Block: interface, 64-bit timestamp in the interface's units, lengths, data.
-        const ifid = view.getUint32(body, little);
+      case 6:
+      case 2: {
+        // Enhanced Packet Block: interface, 64-bit timestamp in the interface's units, lengths,
+        // data. The obsolete Packet Block (2) is the same with a 16-bit interface id (then drops).
+        const ifid = type === 6 ? view.getUint32(body, little) : view.getUint16(body, little);
         const ts =
           (BigInt(view.getUint32(body + 4, little)) << 32n) | BigInt(view.getUint32(body + 8, little));
         const caplen = view.getUint32(body + 12, little);
@@ -333,28 +335,6 @@ export function parsePcapng(bytes: Uint8Array): Capture {
             iface,
             all[iface]!.linkType,
             bytes.subarray(body + 4, body + 4 + caplen),
-            orig,
-          ),
-        );
-        break;
-      }
-      case 2: {
-        // Obsolete Packet Block: like EPB with a 16-bit interface id and a drops counter.
-        const ifid = view.getUint16(body, little);
-        const ts =
-          (BigInt(view.getUint32(body + 4, little)) << 32n) | BigInt(view.getUint32(body + 8, little));
-        const caplen = view.getUint32(body + 12, little);
-        const orig = view.getUint32(body + 16, little);
-        if (body + 20 + caplen > bodyEnd)
-          throw new PcapFormatError(`packet block at offset ${off} overruns its block`);
-        const iface = interfaceFor(all, section, ifid, off);
-        packets.push(
-          makePacket(
-            packets.length,
-            toNs(ts, all[iface]!.unitsPerSecond),
-            iface,
-            all[iface]!.linkType,
-            bytes.subarray(body + 20, body + 20 + caplen),
             orig,
           ),
         );
