@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findResource, isApiError, type Pod } from '../../../src/api/index.ts';
 import { eventually, startTestServer, type TestServer } from '../../../src/apiserver/testing.ts';
 import { ApiClient } from '../../../src/client/index.ts';
+import { destroyCluster } from '../../../src/cluster/build.ts';
 import { type NodeAgent, sandboxName, startNodeAgent } from '../../../src/node/index.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -74,11 +75,8 @@ describe.skipIf(!isRoot)('graceful pod termination on the node', () => {
     try {
       await agent?.dispose();
     } finally {
-      spawnSync('ip', ['netns', 'del', nodeNs]);
-      for (const ns of readdirSync('/run/netns').filter((x) => x.startsWith(`pn-${cluster}-`)))
-        spawnSync('ip', ['netns', 'del', ns]);
-      for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : [])
-        if (d.startsWith(`pn-${cluster}-`)) rmSync(join('/etc/netns', d), { recursive: true, force: true });
+      // Pod and node namespaces, their processes and /etc/netns entries.
+      await destroyCluster(cluster);
       await client?.dispose();
       await ts?.dispose();
       rmSync(stateDir, { recursive: true, force: true });

@@ -3,14 +3,15 @@
 // Address plan: podCIDR 10.250.88.0/24 (cni0 10.250.88.1 in the node netns), hostIP 172.31.250.88
 // (never configured). Requests to pods go from the node netns (`ip netns exec <node> curl`).
 // Namespaces: pn-h8<rand>-node-1, pods pn-h8<rand>-pod-<hash>.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Container, type Event, findResource, isApiError, type Pod } from '../../../src/api/index.ts';
 import { eventually, startTestServer, type TestServer } from '../../../src/apiserver/testing.ts';
 import { ApiClient } from '../../../src/client/index.ts';
+import { destroyCluster } from '../../../src/cluster/build.ts';
 import { type NodeAgent, startNodeAgent } from '../../../src/node/index.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -122,11 +123,8 @@ describe.skipIf(!isRoot)('container lifecycle hooks on the node', () => {
     try {
       await agent?.dispose();
     } finally {
-      spawnSync('ip', ['netns', 'del', nodeNs]);
-      for (const ns of readdirSync('/run/netns').filter((x) => x.startsWith(`pn-${cluster}-`)))
-        spawnSync('ip', ['netns', 'del', ns]);
-      for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : [])
-        if (d.startsWith(`pn-${cluster}-`)) rmSync(join('/etc/netns', d), { recursive: true, force: true });
+      // Pod and node namespaces, their processes and /etc/netns entries.
+      await destroyCluster(cluster);
       await client?.dispose();
       await ts?.dispose();
       rmSync(stateDir, { recursive: true, force: true });

@@ -5,22 +5,15 @@
 // agent's `mtu` option (1450, as under VXLAN), which the pod's eth0 must show.
 // Address plan: node podCIDR 10.251.7.0/24 (cni0 10.251.7.1), hostIP 172.31.251.1 (never configured).
 // Namespaces: pn-h1r<rand>-node-1, pods pn-h1r<rand>-pod-<hash>.
-import { execFileSync, spawnSync } from 'node:child_process';
-import {
-  chmodSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Event, findResource, type Pod } from '../../../src/api/index.ts';
 import { eventually, startTestServer, type TestServer } from '../../../src/apiserver/testing.ts';
 import { ApiClient } from '../../../src/client/index.ts';
+import { destroyCluster } from '../../../src/cluster/build.ts';
 import { type NodeAgent, sandboxName, startNodeAgent } from '../../../src/node/index.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -91,11 +84,8 @@ exec ${join(ROOT, 'cni/bin/podnet-bridge')}
       await new Promise((r) => setTimeout(r, 300));
       await agent?.dispose();
     } finally {
-      spawnSync('ip', ['netns', 'del', nodeNs]);
-      for (const ns of readdirSync('/run/netns').filter((x) => x.startsWith(`pn-${cluster}-`)))
-        spawnSync('ip', ['netns', 'del', ns]);
-      for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : [])
-        if (d.startsWith(`pn-${cluster}-`)) rmSync(join('/etc/netns', d), { recursive: true, force: true });
+      // Pod and node namespaces, their processes and /etc/netns entries.
+      await destroyCluster(cluster);
       await client?.dispose();
       await ts?.dispose();
       rmSync(dir, { recursive: true, force: true });
