@@ -17,11 +17,11 @@
 import { execFileSync } from 'node:child_process';
 import { IptablesProxier } from '../proxy/iptables/proxier.ts';
 import { ExecIptablesRunner, type IptablesRunner } from '../proxy/iptables/runner.ts';
-import { type Exec, realExec } from '../src/kernel/exec.ts';
 import { NftablesProxier } from '../proxy/nftables/proxier.ts';
 import { ExecNftRunner, type NftRunner } from '../proxy/nftables/runner.ts';
 import { ep, makeSlice } from '../proxy/testing/builders.ts';
 import { syntheticObjects } from '../proxy/testing/synthetic.ts';
+import { type Exec, realExec } from '../src/kernel/exec.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);

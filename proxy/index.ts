@@ -40,17 +40,17 @@ export { NFT_TABLE, type NftablesRenderOptions, renderNftables } from './nftable
 export { ExecNftRunner, FakeNftRunner, type NftRunner } from './nftables/runner.ts';
 export { type EventHandler, ProxyServer, type ProxyServerOptions } from './server.ts';
 export { syntheticState } from './testing/synthetic.ts';
-export { type BalancerConfig, ServiceBalancer, type TrafficKind } from './userspace/balancer.ts';
-export {
-  type UserspaceProxierOptions,
-  UserspaceProxier,
-  type UserspaceStats,
-  type UserspaceSyncResult,
-} from './userspace/proxier.ts';
-export { missingUserspaceHooks, renderUserspaceRules, USERSPACE_CHAINS } from './userspace/rules.ts';
 export { formatTrace } from './trace/format.ts';
 export { IptablesRuleset } from './trace/iptables-ruleset.ts';
 export { traceIptables } from './trace/iptables-trace.ts';
 export { NftRuleset } from './trace/nft-ruleset.ts';
 export { type NftTraceOptions, traceNftables } from './trace/nft-trace.ts';
 export * from './trace/types.ts';
+export { type BalancerConfig, ServiceBalancer, type TrafficKind } from './userspace/balancer.ts';
+export {
+  UserspaceProxier,
+  type UserspaceProxierOptions,
+  type UserspaceStats,
+  type UserspaceSyncResult,
+} from './userspace/proxier.ts';
+export { missingUserspaceHooks, renderUserspaceRules, USERSPACE_CHAINS } from './userspace/rules.ts';

@@ -8,7 +8,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { traceIptables } from './iptables-trace.ts';
-import { traceNftables } from './nft-trace.ts';
 import {
   backendChainOf,
   firstPacketEvents,
@@ -16,6 +15,7 @@ import {
   parseXtablesMonitorTrace,
   summarizeKernelTrace,
 } from './kernel-trace.ts';
+import { traceNftables } from './nft-trace.ts';
 
 const data = (f: string) => readFileSync(join(__dirname, 'testdata', f), 'utf8');
 

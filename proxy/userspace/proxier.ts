@@ -12,6 +12,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import type { ProxyBackend } from '../conformance/backend.ts';
+import type { IptablesRunner } from '../iptables/runner.ts';
 import { type ConntrackRunner, cleanConntrack } from '../model/conntrack.ts';
 import { isExternallyAccessible } from '../model/service.ts';
 import {
@@ -21,7 +22,6 @@ import {
   type UpdateResult,
 } from '../model/tracker.ts';
 import type { EndpointInfo, EndpointSliceObject, ServiceObject } from '../model/types.ts';
-import type { IptablesRunner } from '../iptables/runner.ts';
 import { inCidr, type Packet, type TraceOptions, type TraceResult } from '../trace/types.ts';
 import { type BalancerConfig, ServiceBalancer, type TrafficKind } from './balancer.ts';
 import { missingUserspaceHooks, type PortalSpec, renderUserspaceRules } from './rules.ts';

@@ -29,6 +29,7 @@ import type { StoreOptions } from '../store/index.ts';
 import { DisposableStore } from '../util/disposable.ts';
 import { PodnetError } from '../util/errors.ts';
 import { buildCluster, destroyCluster, ownsNetns } from './build.ts';
+import { bundleNodeMain, nodeBundlePath } from './bundle.ts';
 import {
   bundleRouter,
   type ClusterIngress,
@@ -40,7 +41,6 @@ import {
   startClusterIngress,
 } from './ingress.ts';
 import { type LbAnnouncer, startLbAnnouncer } from './lb.ts';
-import { bundleNodeMain, nodeBundlePath } from './bundle.ts';
 import type { NodeProcessConfig } from './node-config.ts';
 import { type ClusterPlan, type NodePlan, planCluster } from './plan.ts';
 import { isAlive, type PidRecord, readPidFile, stopProcess, writePidFile } from './procs.ts';

@@ -350,8 +350,7 @@ export async function runScenarios(list: Scenario[], o: RunScenariosOptions): Pr
       log('  · tearing down');
       await live.cluster.dispose().catch((e) => log(`  teardown: ${(e as Error).message}`));
       // A scenario's cluster is throwaway: its durable store, PKI and token go with it (a log stays).
-      for (const f of ['store', 'pki', 'token'])
-        rmSync(join(stateDir, f), { recursive: true, force: true });
+      for (const f of ['store', 'pki', 'token']) rmSync(join(stateDir, f), { recursive: true, force: true });
     }
   }
   return reports;

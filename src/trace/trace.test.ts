@@ -12,11 +12,11 @@ import { parseNftMonitorTrace, parseXtablesMonitorTrace } from '../../proxy/trac
 import type { Pod, Service } from '../api/index.ts';
 import { sandboxName } from '../node/names.ts';
 import { PodnetError } from '../util/errors.ts';
-import { parseTraceArgs, parseTo } from './args.ts';
+import { parseTo, parseTraceArgs } from './args.ts';
 import { conntrackNat, matchConntrack, parseConntrack } from './conntrack.ts';
 import { formatReport } from './format.ts';
 import { traceCluster } from './index.ts';
-import { cidrContains, type ClusterView, ownerOf, resolveSource, resolveTarget } from './resolve.ts';
+import { type ClusterView, cidrContains, ownerOf, resolveSource, resolveTarget } from './resolve.ts';
 import type { RouteView } from './types.ts';
 import {
   type AddrInfo,

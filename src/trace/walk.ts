@@ -9,12 +9,13 @@
  * node, vxlan0 through the tunnel. All kernel access goes through `TraceKernel`, so the walk is
  * unit-tested with a fake.
  */
+
+import { traceIptables } from '../../proxy/trace/iptables-trace.ts';
 import {
   backendChainOf,
   type KernelTraceEvent,
   summarizeKernelTrace,
 } from '../../proxy/trace/kernel-trace.ts';
-import { traceIptables } from '../../proxy/trace/iptables-trace.ts';
 import { traceNftables } from '../../proxy/trace/nft-trace.ts';
 import type { Packet, TraceResult } from '../../proxy/trace/types.ts';
 import { sandboxName } from '../node/names.ts';

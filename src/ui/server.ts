@@ -17,7 +17,7 @@ import { findResource } from '../api/resources.ts';
 import type { InformerFactory, SharedInformer } from '../client/index.ts';
 import { type Exec, realExec } from '../kernel/exec.ts';
 import { sandboxName } from '../node/names.ts';
-import { DisposableStore, type Disposable } from '../util/disposable.ts';
+import { type Disposable, DisposableStore } from '../util/disposable.ts';
 import { layoutGraph, type Scene } from './layout.ts';
 import { buildGraph, type UiGraph } from './model.ts';
 import { type NetworkDetails, readNetns } from './netinfo.ts';

@@ -35,7 +35,7 @@ describe.skipIf(!hasKubectl)('podnet demo', () => {
   it.skipIf(!isRoot)('brings up a cluster, shows pod-to-pod traffic without NAT, and leaves nothing', () => {
     const r = demo('--timeout', '150');
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
-    const calls = r.stdout.split('\n').filter((l) => /^  hello-\S+ \(.*\) → hello-/.test(l));
+    const calls = r.stdout.split('\n').filter((l) => /^ {2}hello-\S+ \(.*\) → hello-/.test(l));
     expect(calls.length).toBe(3);
     for (const line of calls) expect(line).toContain('no NAT ✓');
     // Every pod IP lies in one of the two nodes' podCIDRs.
