@@ -241,4 +241,61 @@ describe('UserspaceProxier relays real connections', () => {
     await closed;
     expect(p.openSockets).toBe(0);
   });
+
+  it('drain(): stops accepting, keeps relaying the established connection, resolves when it ends', async () => {
+    const a = await tcpBackend('a');
+    const { p, runner } = await proxier();
+    const { svc, slices } = objects([a]);
+    p.onServiceUpdate(undefined, svc);
+    for (const s of slices) p.onEndpointSliceUpdate(s, false);
+    await p.sync();
+    const port = p.listenerPort('ns1/web:http/TCP')!;
+    const rulesBefore = await runner.save(['nat', 'filter']);
+    const s = net.connect({ host: '127.0.0.1', port });
+    const replies: string[] = [];
+    s.on('data', (d) => replies.push(String(d)));
+    await new Promise((r) => s.once('connect', r));
+    s.write('1');
+    await expect.poll(() => replies.join('')).toBe('a:1');
+    let done = false;
+    const drained = p.drain(20_000).then((r) => {
+      done = true;
+      return r;
+    });
+    // The listener is gone at once; the relayed connection is not.
+    await expect.poll(() => p.listening).toBe(0);
+    await expect(request(port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    s.write('2');
+    await expect.poll(() => replies.join('')).toBe('a:1a:2');
+    expect(p.openConnections).toBe(1);
+    expect(done).toBe(false);
+    // Draining leaves the steering rules to the next proxy: nothing written, nothing removed.
+    expect(await runner.save(['nat', 'filter'])).toBe(rulesBefore);
+    await expect(p.sync()).rejects.toThrow(/sync while draining/);
+    s.end();
+    expect(await drained).toEqual({ connections: 1, cut: 0 });
+    expect(p.openSockets).toBe(0);
+    // A second drain (e.g. SIGTERM after a drain call) is the same one.
+    expect(await p.drain()).toEqual({ connections: 1, cut: 0 });
+  });
+
+  it('drain(): ends connections still open when the timeout passes; 0 ends them at once', async () => {
+    const a = await tcpBackend('a');
+    for (const timeout of [300, 0]) {
+      const { p } = await proxier();
+      const { svc, slices } = objects([a]);
+      p.onServiceUpdate(undefined, svc);
+      for (const sl of slices) p.onEndpointSliceUpdate(sl, false);
+      await p.sync();
+      const port = p.listenerPort('ns1/web:http/TCP')!;
+      const s = net.connect({ host: '127.0.0.1', port });
+      s.on('error', () => {});
+      await new Promise((r) => s.once('connect', r));
+      await expect.poll(() => p.openSockets).toBe(2);
+      const closed = new Promise((r) => s.once('close', r));
+      expect(await p.drain(timeout)).toEqual({ connections: 1, cut: 1 });
+      await closed;
+      expect(p.openConnections).toBe(0);
+    }
+  });
 });

@@ -8,6 +8,11 @@
  * drain; UDP flows to a removed endpoint are closed (the userspace counterpart of the conntrack
  * flush), so the client's next datagram picks a live one. Because the proxy opens its own
  * connection, backends see the node's address, never the client's.
+ *
+ * Restarts: relayed streams live in this process, so a crash ends them. `drain()` is the graceful
+ * way out: it closes the listeners (new connections are the next proxy's, whose first sync points
+ * the steering rules at its own listeners), leaves the rules alone, and keeps relaying established
+ * TCP connections until they end or the drain timeout passes.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -47,6 +52,22 @@ export interface UserspaceProxierOptions {
   log?: (line: string) => void;
   /** Milliseconds clock (tests); default Date.now. */
   now?: () => number;
+  /**
+   * How long `drain()` keeps relaying established TCP connections before ending them; default
+   * 30 s (DEFAULT_DRAIN_TIMEOUT_MS); 0 ends them at once.
+   */
+  drainTimeoutMs?: number;
+}
+
+/** drain()'s default grace period for established connections. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+
+/** What drain() did with the connections it found. */
+export interface DrainResult {
+  /** Relayed TCP connections open when the drain began. */
+  connections: number;
+  /** Of those, the ones ended by the timeout rather than by their peers. */
+  cut: number;
 }
 
 /** What one sync did. */
@@ -108,6 +129,11 @@ export class UserspaceProxier implements ProxyBackend {
   private readonly ports = new Map<string, PortEntry>();
   /** Established TCP pairs (closed only on dispose: endpoint changes let them drain). */
   private readonly sockets = new Set<net.Socket>();
+  /** Accepted client sockets still open: one per relayed connection (drain() counts these). */
+  private readonly clients = new Set<net.Socket>();
+  /** Woken whenever a client socket closes (drain() waits on it). */
+  private clientClosed: (() => void) | undefined;
+  private draining: Promise<DrainResult> | undefined;
   private readonly cfg: BalancerConfig;
   private needHooks = true;
   private lastPayload = '';
@@ -143,6 +169,7 @@ export class UserspaceProxier implements ProxyBackend {
    */
   async sync(): Promise<UserspaceSyncResult> {
     if (this.disposed) throw new Error('userspace proxy: sync after dispose');
+    if (this.draining) throw new Error('userspace proxy: sync while draining (the next proxy steers now)');
     const { newlyActiveUdpServices } = this.state.apply(this.services, this.endpoints);
     this.pendingNewlyActive.push(...newlyActiveUdpServices);
     const portals: PortalSpec[] = [];
@@ -228,6 +255,18 @@ export class UserspaceProxier implements ProxyBackend {
     return this.sockets.size;
   }
 
+  /** Relayed TCP connections still open (accepted client sockets). */
+  get openConnections(): number {
+    return this.clients.size;
+  }
+
+  /** Listening sockets (TCP servers and UDP sockets) still open. */
+  get listening(): number {
+    let n = 0;
+    for (const e of this.ports.values()) n += Object.keys(e.listeners).length;
+    return n;
+  }
+
   private closeStaleFlows(entry: PortEntry, eps: EndpointInfo[]): void {
     const live = new Set(eps.filter((e) => e.ready || (e.serving && e.terminating)).map((e) => e.endpoint));
     for (const l of Object.values(entry.listeners)) {
@@ -276,7 +315,12 @@ export class UserspaceProxier implements ProxyBackend {
     // Relay segments as they come: Nagle here would hold small replies for the peer's delayed ACK.
     client.setNoDelay(true);
     this.sockets.add(client);
-    client.once('close', () => this.sockets.delete(client));
+    this.clients.add(client);
+    client.once('close', () => {
+      this.sockets.delete(client);
+      this.clients.delete(client);
+      this.clientClosed?.();
+    });
     const tried = new Set<string>();
     const attempt = () => {
       if (this.disposed || client.destroyed) return;
@@ -458,6 +502,43 @@ export class UserspaceProxier implements ProxyBackend {
     return [{ verdict: 'ACCEPT', masquerade: false, probability: 1, mark: 0, hits: [] }];
   }
 
+  /**
+   * Graceful stop for a restart: closes every listener and UDP flow at once (a connect that would
+   * reach them is refused until the next proxy's rules steer it to its own listeners), writes no
+   * rules and removes none (the next proxy's first sync rewrites them in one iptables-restore;
+   * removing them here could undo that), then waits until every relayed TCP connection has ended
+   * or `timeoutMs` (default the `drainTimeoutMs` option) has passed, ends what is left and
+   * disposes. Later syncs throw. Idempotent: a second call returns the first one's promise.
+   */
+  drain(timeoutMs = this.opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS): Promise<DrainResult> {
+    this.draining ??= (async () => {
+      for (const entry of this.ports.values())
+        for (const l of Object.values(entry.listeners)) await l.close().catch(() => {});
+      this.ports.clear();
+      const connections = this.clients.size;
+      this.log(`draining ${connections} connection(s) for up to ${timeoutMs} ms`);
+      // Wall-clock time: the injected clock is for affinity, and the waits below are real timers.
+      const deadline = Date.now() + timeoutMs;
+      while (this.clients.size > 0 && !this.disposed) {
+        const left = deadline - Date.now();
+        if (left <= 0) break;
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, Math.min(left, 1000));
+          this.clientClosed = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        this.clientClosed = undefined;
+      }
+      const cut = this.clients.size;
+      if (cut > 0) this.log(`drain timeout: ending ${cut} connection(s)`);
+      await this.dispose();
+      return { connections, cut };
+    })();
+    return this.draining;
+  }
+
   /** Closes every listener, UDP flow and relayed connection (rules are removed by cleanupIptables). */
   async dispose(): Promise<void> {
     if (this.disposed) return;
@@ -467,5 +548,7 @@ export class UserspaceProxier implements ProxyBackend {
     this.ports.clear();
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
+    this.clients.clear();
+    this.clientClosed?.();
   }
 }
