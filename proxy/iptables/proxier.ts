@@ -19,6 +19,7 @@ import { traceIptables } from '../trace/iptables-trace.ts';
 import type { Packet, TraceOptions, TraceResult } from '../trace/types.ts';
 import {
   type IptablesRender,
+  IptablesRenderCache,
   type IptablesRenderOptions,
   JUMP_RULES,
   type JumpRule,
@@ -42,10 +43,30 @@ export interface IptablesProxierOptions
   nodeIPs?: string[];
 }
 
+/** Where one sync's time went (milliseconds), for benches and debugging. */
+export interface SyncTimings {
+  /** Folding the recorded changes into the state. */
+  fold: number;
+  /** Rendering: services whose text was missing or stale, then joining the payload. */
+  render: number;
+  /**
+   * Waiting for the live ruleset (full syncs): `iptables-save` runs while the services are
+   * rendered, so this is only the part of its run time the render did not cover.
+   */
+  readWait: number;
+  /** Finding hooks and stale chains in the saved ruleset. */
+  parse: number;
+  /** The `iptables-restore` call. */
+  apply: number;
+  /** Conntrack cleanup after the apply. */
+  conntrack: number;
+}
+
 /** Result of one sync. */
 export interface SyncResult {
   fullSync: boolean;
   render: IptablesRender;
+  timings: SyncTimings;
 }
 
 /** Whether a saved rule (words after -A CHAIN) is the given hook. */
@@ -61,6 +82,9 @@ function isJump(words: string[], j: JumpRule): boolean {
   }
 }
 
+/** The built-in chains our hooks live in: only their rules need parsing. */
+const HOOK_CHAINS = new Set(JUMP_RULES.map((j) => j.chain));
+
 /** Hooks in JUMP_RULES that are not present in iptables-save output. */
 export function missingJumps(save: string): JumpRule[] {
   const present: { table: string; chain: string; words: string[] }[] = [];
@@ -68,6 +92,10 @@ export function missingJumps(save: string): JumpRule[] {
   for (const line of save.split('\n')) {
     if (line.startsWith('*')) table = line.slice(1).trim();
     else if (line.startsWith('-A ')) {
+      // Tokenizing every rule of a large ruleset costs more than the rest of a sync: look at
+      // the chain name first and parse only rules of the built-in chains.
+      const end = line.indexOf(' ', 3);
+      if (!HOOK_CHAINS.has(end < 0 ? line.slice(3) : line.slice(3, end))) continue;
       const w = tokenize(line);
       present.push({ table, chain: w[1]!, words: w.slice(2) });
     }
@@ -84,6 +112,8 @@ export class IptablesProxier implements ProxyBackend {
   private readonly services = new ServiceChangeTracker();
   private readonly endpoints: EndpointsChangeTracker;
   private needFullSync = true;
+  /** Rendered text of every service, reused until the service or its endpoints change. */
+  private readonly cache = new IptablesRenderCache();
   private pendingUpdated = new Set<string>();
   private pendingConntrack: Pick<UpdateResult, 'staleUdpEndpoints' | 'newlyActiveUdpServices'> = {
     staleUdpEndpoints: [],
@@ -109,8 +139,20 @@ export class IptablesProxier implements ProxyBackend {
     this.needFullSync = true;
   }
 
-  /** Folds pending changes in, renders, applies. Throws if the apply fails (retry later). */
+  /**
+   * Folds pending changes in, renders, applies. Throws if the apply fails (retry later).
+   * A full sync reads the live ruleset (hooks already present, stale chains to delete); the
+   * read is started before rendering so that `iptables-save` runs while this process renders.
+   */
   async sync(): Promise<SyncResult> {
+    const timings: SyncTimings = { fold: 0, render: 0, readWait: 0, parse: 0, apply: 0, conntrack: 0 };
+    let t = performance.now();
+    const lap = () => {
+      const now = performance.now();
+      const d = now - t;
+      t = now;
+      return d;
+    };
     const { updatedServices, staleUdpEndpoints, newlyActiveUdpServices } = this.state.apply(
       this.services,
       this.endpoints,
@@ -121,11 +163,20 @@ export class IptablesProxier implements ProxyBackend {
     const fullSync = this.needFullSync;
     let existing: string[] | undefined;
     let jumps: JumpRule[] = [];
+    timings.fold = lap();
+    const reading = fullSync ? this.opts.runner.save(['nat', 'filter']) : undefined;
+    // Awaited below; until then a failed read must not count as an unhandled rejection.
+    reading?.catch(() => {});
     try {
-      if (fullSync) {
-        const saved = await this.opts.runner.save(['nat', 'filter']);
+      const renderedBefore = this.cache.rendered;
+      this.cache.prepare(this.state, this.opts);
+      timings.render = lap();
+      if (reading) {
+        const saved = await reading;
+        timings.readWait = lap();
         existing = chainsInSave(saved, 'nat');
         jumps = missingJumps(saved);
+        timings.parse = lap();
       }
       const render = renderIptables(this.state, {
         ...this.opts,
@@ -133,12 +184,18 @@ export class IptablesProxier implements ProxyBackend {
         updatedServices: this.pendingUpdated,
         existingNatChains: existing,
         jumps,
+        cache: this.cache,
       });
+      // Most rendering happened in prepare(): count it with this sync.
+      render.stats.rendered = this.cache.rendered - renderedBefore;
+      timings.render += lap();
       await this.opts.runner.restore(render.payload);
+      timings.apply = lap();
       this.needFullSync = false;
       this.pendingUpdated.clear();
       await this.cleanConntrack();
-      return { fullSync, render };
+      timings.conntrack = lap();
+      return { fullSync, render, timings };
     } catch (e) {
       this.needFullSync = true;
       throw e;

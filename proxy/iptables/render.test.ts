@@ -7,10 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { stateFromObjects } from '../model/tracker.ts';
 import { ep, makeService, makeSlice } from '../testing/builders.ts';
-import { CLUSTER_CIDR, NODE_NAME, serviceCases } from '../testing/fixtures.ts';
+import { allObjects, CLUSTER_CIDR, NODE_NAME, serviceCases } from '../testing/fixtures.ts';
 import { IptablesRuleset } from '../trace/iptables-ruleset.ts';
 import { portProtoHash } from '../util/hash.ts';
-import { renderIptables, serviceChains } from './render.ts';
+import { IptablesRenderCache, renderIptables, serviceChains } from './render.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -76,6 +76,23 @@ describe('renderIptables', () => {
     expect(partial.nat).toContain(`-j ${otherChain}`);
     expect(partial.activeNatChains).toEqual(full.activeNatChains);
     expect(partial.stats.natRulesSkipped).toBeGreaterThan(0);
+  });
+
+  it('a render cache gives the text of a fresh render without rendering a service twice', () => {
+    const { services, slices } = allObjects();
+    const st = stateFromObjects(services, slices, NODE_NAME);
+    const cache = new IptablesRenderCache();
+    const fresh = renderIptables(st, { clusterCIDR: CLUSTER_CIDR });
+    const first = renderIptables(st, { clusterCIDR: CLUSTER_CIDR, cache });
+    const again = renderIptables(st, { clusterCIDR: CLUSTER_CIDR, cache });
+    expect(first.stats.rendered).toBe(st.services.size);
+    expect(again.stats.rendered).toBe(0);
+    expect(first.payload).toBe(fresh.payload);
+    expect(again.payload).toBe(fresh.payload);
+    // Options that change the text invalidate the cache.
+    const all = renderIptables(st, { clusterCIDR: CLUSTER_CIDR, masqueradeAll: true, cache });
+    expect(all.stats.rendered).toBe(st.services.size);
+    expect(all.payload).toBe(renderIptables(st, { clusterCIDR: CLUSTER_CIDR, masqueradeAll: true }).payload);
   });
 
   it('flushes and deletes stale service chains but not foreign ones', () => {

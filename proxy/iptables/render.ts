@@ -2,14 +2,15 @@
  * Pure iptables rule generation: ProxyState → one `iptables-restore --noflush` payload with
  * upstream kube-proxy's chain structure (see README.md). The top-level chains are rewritten on
  * every sync; per-service chains (KUBE-SVC/SVL/EXT/FW/SEP) of services that did not change are
- * skipped on a partial sync (generated into a discarding buffer, so the active-chain set is still
- * complete), and chains that exist but are no longer active are flushed and deleted (`-X`).
+ * left out of a partial sync, and chains that exist but are no longer active are flushed and
+ * deleted (`-X`). Each service port's text is rendered once per change and kept in an
+ * IptablesRenderCache, so neither a partial nor a full sync renders an unchanged service again;
+ * a sync only joins finished text.
  */
 import { categorizeEndpoints } from '../model/endpoints.ts';
 import type { ProxyState } from '../model/tracker.ts';
 import type { EndpointInfo, ServicePortInfo } from '../model/types.ts';
 import { endpointChainName, portProtoHash } from '../util/hash.ts';
-import { DiscardLineBuffer, type LineBuffer, RealLineBuffer } from '../util/linebuffer.ts';
 
 /** Top-level chain names (upstream's). */
 export const KUBE_SERVICES = 'KUBE-SERVICES';
@@ -151,6 +152,11 @@ export interface IptablesRenderOptions {
    * applier passes only the ones missing from the live ruleset, so re-applying does not duplicate.
    */
   jumps?: readonly JumpRule[];
+  /**
+   * Text of services rendered by earlier calls, reused while a service and its endpoints are
+   * unchanged (see IptablesRenderCache). Without one, every service is rendered.
+   */
+  cache?: IptablesRenderCache;
 }
 
 /** Result of renderIptables. */
@@ -172,6 +178,8 @@ export interface IptablesRender {
     filterRules: number;
     services: number;
     endpoints: number;
+    /** Service ports rendered by this call (the rest came from the cache). */
+    rendered: number;
   };
 }
 
@@ -217,9 +225,23 @@ function q(s: string): string {
   return /\s/.test(s) ? `"${s}"` : s;
 }
 
+/** Joins words (and arrays of words) into one rule line, for the few fixed rules. */
+function line(...words: (string | readonly string[])[]): string {
+  return `${words.flat().join(' ')}\n`;
+}
+
+const probabilities: string[] = [];
+
 /** Upstream's probability format: 1/n with ten decimals. */
 export function probability(n: number): string {
-  return (1 / n).toFixed(10);
+  // Memoized for small n: every service with 5 endpoints asks for the same four strings.
+  if (n >= 256) return (1 / n).toFixed(10);
+  let p = probabilities[n];
+  if (p === undefined) {
+    p = (1 / n).toFixed(10);
+    probabilities[n] = p;
+  }
+  return p;
 }
 
 /** Sorted service ports, so output is deterministic. */
@@ -227,412 +249,426 @@ export function sortedServices(state: ProxyState): ServicePortInfo[] {
   return [...state.services.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
-/** Renders the whole ruleset for `state`. Pure: same input, same text. */
+/**
+ * Everything one service port contributes to a payload, as finished text. The top-level rules
+ * (in KUBE-SERVICES, KUBE-NODEPORTS and the filter chains) are written on every sync; the
+ * service's own chains only when it changed or on a full sync.
+ */
+interface PortText {
+  /** The inputs this text was rendered from: a cache entry is valid while both are identical. */
+  svc: ServicePortInfo;
+  endpoints: EndpointInfo[] | undefined;
+  /** nat rules in KUBE-SERVICES / KUBE-NODEPORTS. */
+  natTop: string;
+  natTopLines: number;
+  /** filter rules (REJECT/DROP for missing endpoints, firewall, health check ports). */
+  filterTop: string;
+  filterTopLines: number;
+  /** `:CHAIN - [0:0]` lines of the service's own chains. */
+  chainDecls: string;
+  /** Rules inside the service's own chains. */
+  chainRules: string;
+  chainRuleLines: number;
+  /** The service's own chains (all active while the service exists). */
+  chains: string[];
+  /** Reachable endpoints (for stats). */
+  reachable: number;
+}
+
+/** The render options that change a service's text; a cache is dropped when they change. */
+function textOptionsKey(o: IptablesRenderOptions): string {
+  return `${o.clusterCIDR ?? ''}|${o.masqueradeAll ? 1 : 0}`;
+}
+
+/**
+ * Rendered text of every service port, reused while the port and its endpoint list are the
+ * same objects in the state. ProxyState replaces both whenever a Service or EndpointSlice
+ * change touches them (and never mutates them in place), so identity is the change generation:
+ * an unchanged service is neither rendered again on a partial sync nor on a full one.
+ * A proxier owns one cache; pass it to every renderIptables call.
+ */
+export class IptablesRenderCache {
+  private entries = new Map<string, PortText>();
+  private optionsKey = '';
+  /** Service ports rendered (cache misses) since the cache was created; for tests and benches. */
+  rendered = 0;
+
+  /** Renders every service port of `state` whose text is missing or stale. */
+  prepare(state: ProxyState, opts: IptablesRenderOptions = {}): void {
+    for (const svc of state.services.values()) this.get(state, svc, opts);
+  }
+
+  /** The text of one service port, rendered if missing or stale. */
+  get(state: ProxyState, svc: ServicePortInfo, opts: IptablesRenderOptions): PortText {
+    const k = textOptionsKey(opts);
+    if (k !== this.optionsKey) {
+      this.entries.clear();
+      this.optionsKey = k;
+    }
+    const endpoints = state.endpoints.get(svc.key);
+    const hit = this.entries.get(svc.key);
+    if (hit && hit.svc === svc && hit.endpoints === endpoints) return hit;
+    this.rendered++;
+    const t = renderPort(svc, endpoints, opts);
+    this.entries.set(svc.key, t);
+    return t;
+  }
+
+  /** Whether the cached text of `svc` (if any) was rendered from other inputs. */
+  isStale(state: ProxyState, svc: ServicePortInfo): boolean {
+    const hit = this.entries.get(svc.key);
+    return hit !== undefined && (hit.svc !== svc || hit.endpoints !== state.endpoints.get(svc.key));
+  }
+
+  /** Drops entries of service ports no longer in the state (after each render). */
+  prune(state: ProxyState): void {
+    if (this.entries.size <= state.services.size) return;
+    for (const k of this.entries.keys()) if (!state.services.has(k)) this.entries.delete(k);
+  }
+
+  /** Number of cached service ports. */
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+/** Renders one service port's text (the only per-service rule generation there is). */
+function renderPort(
+  svc: ServicePortInfo,
+  endpointList: EndpointInfo[] | undefined,
+  opts: IptablesRenderOptions,
+): PortText {
+  const proto = svc.protocol.toLowerCase();
+  const name = svc.nameString;
+  const qn = q(name);
+  const chains = serviceChains(svc);
+  const cat = categorizeEndpoints(svc, endpointList ?? []);
+  const hasEndpoints = cat.hasAnyEndpoints;
+  const usesClusterChain = cat.clusterEndpoints.length > 0;
+  const usesLocalChain = cat.localEndpoints.length > 0;
+  const cidr = opts.clusterCIDR;
+
+  const internalChain = svc.internalPolicyLocal ? chains.local : chains.cluster;
+  const hasInternal = hasEndpoints && (!svc.internalPolicyLocal || usesLocalChain);
+  const externalPolicyChain = svc.externalPolicyLocal ? chains.local : chains.cluster;
+  const hasExternal = hasEndpoints && (!svc.externalPolicyLocal || usesLocalChain);
+  const externallyAccessible =
+    svc.nodePort !== 0 || svc.externalIPs.length > 0 || svc.loadBalancerVIPs.length > 0;
+  const usesExtChain = hasEndpoints && externallyAccessible;
+  const usesFwChain =
+    hasEndpoints && svc.loadBalancerVIPs.length > 0 && svc.loadBalancerSourceRanges.length > 0;
+  const lbChain = usesFwChain ? chains.firewall : chains.external;
+
+  // No endpoints at all: REJECT (connection refused). Endpoints elsewhere only: DROP.
+  const noEpTarget = hasEndpoints ? 'DROP' : 'REJECT';
+  const noEpComment = q(hasEndpoints ? `${name} has no local endpoints` : `${name} has no endpoints`);
+  const dport = `-m ${proto} -p ${proto} --dport ${svc.port}`;
+
+  // Rule text is built with template literals, one line per rule: this function runs once per
+  // service change, but at start-up once per service, so it is the render's hot path.
+  // Lines go into arrays joined once per section: the cached strings come out flat, so joining
+  // thousands of them into a payload is a copy, not a walk over nested concatenations.
+  const natTop: string[] = [];
+  const filterTop: string[] = [];
+  const nat = (l: string) => natTop.push(l);
+  const filter = (l: string) => filterTop.push(l);
+
+  if (hasInternal)
+    nat(
+      `-A ${KUBE_SERVICES} -m comment --comment "${name} cluster IP" -d ${svc.clusterIP} ${dport} -j ${internalChain}\n`,
+    );
+  else
+    filter(
+      `-A ${KUBE_SERVICES} -m comment --comment ${noEpComment} -d ${svc.clusterIP} ${dport} -j ${noEpTarget}\n`,
+    );
+  for (const ip of svc.externalIPs) {
+    if (hasEndpoints)
+      nat(
+        `-A ${KUBE_SERVICES} -m comment --comment "${name} external IP" -d ${ip} ${dport} -j ${chains.external}\n`,
+      );
+    if (!hasExternal)
+      filter(
+        `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${noEpComment} -d ${ip} ${dport} -j ${noEpTarget}\n`,
+      );
+  }
+  for (const ip of svc.loadBalancerVIPs) {
+    if (hasEndpoints)
+      nat(
+        `-A ${KUBE_SERVICES} -m comment --comment "${name} loadbalancer IP" -d ${ip} ${dport} -j ${lbChain}\n`,
+      );
+    if (usesFwChain)
+      filter(
+        `-A ${KUBE_PROXY_FIREWALL} -m comment --comment "${name} traffic not accepted by ${chains.firewall}" -d ${ip} ${dport} -j DROP\n`,
+      );
+    if (!hasExternal)
+      filter(
+        `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${noEpComment} -d ${ip} ${dport} -j ${noEpTarget}\n`,
+      );
+  }
+  if (svc.nodePort !== 0) {
+    const npPort = `-m ${proto} -p ${proto} --dport ${svc.nodePort}`;
+    if (hasEndpoints)
+      nat(`-A ${KUBE_NODEPORTS} -m comment --comment ${qn} ${npPort} -j ${chains.external}\n`);
+    if (!hasExternal)
+      filter(
+        `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${noEpComment} -m addrtype --dst-type LOCAL ${npPort} -j ${noEpTarget}\n`,
+      );
+  }
+  if (svc.healthCheckNodePort !== 0)
+    filter(
+      `-A ${KUBE_NODEPORTS} -m comment --comment "${name} health check node port" -m tcp -p tcp --dport ${svc.healthCheckNodePort} -j ACCEPT\n`,
+    );
+
+  const chainDecls: string[] = [];
+  const chainRules: string[] = [];
+  const own: string[] = [];
+  const declare = (c: string) => {
+    chainDecls.push(`:${c} - [0:0]\n`);
+    own.push(c);
+  };
+  const rule = (l: string) => chainRules.push(l);
+
+  if (hasInternal) {
+    // Masquerade off-cluster sources: a static route to the service range via any node works,
+    // and the reply must come back through this node.
+    const clusterMatch = `-m comment --comment "${name} cluster IP" -d ${svc.clusterIP} ${dport}`;
+    if (opts.masqueradeAll) rule(`-A ${internalChain} ${clusterMatch} -j ${KUBE_MARK_MASQ}\n`);
+    else if (cidr) rule(`-A ${internalChain} ${clusterMatch} ! -s ${cidr} -j ${KUBE_MARK_MASQ}\n`);
+  }
+
+  if (usesExtChain) {
+    const ext = chains.external;
+    declare(ext);
+    if (!svc.externalPolicyLocal) {
+      // Cluster policy may forward to another node: SNAT so replies return here.
+      rule(
+        `-A ${ext} -m comment --comment "masquerade traffic for ${name} external destinations" -j ${KUBE_MARK_MASQ}\n`,
+      );
+    } else {
+      if (cidr)
+        rule(
+          `-A ${ext} -m comment --comment "pod traffic for ${name} external destinations" -s ${cidr} -j ${chains.cluster}\n`,
+        );
+      rule(
+        `-A ${ext} -m comment --comment "masquerade LOCAL traffic for ${name} external destinations" -m addrtype --src-type LOCAL -j ${KUBE_MARK_MASQ}\n`,
+      );
+      rule(
+        `-A ${ext} -m comment --comment "route LOCAL traffic for ${name} external destinations" -m addrtype --src-type LOCAL -j ${chains.cluster}\n`,
+      );
+    }
+    if (hasExternal) rule(`-A ${ext} -j ${externalPolicyChain}\n`);
+  }
+
+  if (usesFwChain) {
+    const fw = chains.firewall;
+    declare(fw);
+    for (const src of svc.loadBalancerSourceRanges)
+      rule(`-A ${fw} -m comment --comment "${name} loadbalancer IP" -s ${src} -j ${chains.external}\n`);
+    // Falling off the end: no DNAT, so KUBE-PROXY-FIREWALL in filter drops it.
+    rule(`-A ${fw} -m comment --comment "other traffic to ${name} will be dropped by KUBE-PROXY-FIREWALL"\n`);
+  }
+
+  const toEndpoints = (chain: string, eps: EndpointInfo[]) => {
+    // Affinity first: a client seen recently by an endpoint chain goes back to it.
+    if (svc.sessionAffinity.type === 'ClientIP') {
+      const secs = svc.sessionAffinity.timeoutSeconds;
+      for (const ep of eps) {
+        const sep = sepChain(svc, ep);
+        rule(
+          `-A ${chain} -m comment --comment "${name} -> ${ep.endpoint}" -m recent --name ${sep} --rcheck --seconds ${secs} --reap -j ${sep}\n`,
+        );
+      }
+    }
+    // Then random balancing: rule i matches with probability 1/(n-i), the last always.
+    const n = eps.length;
+    for (let i = 0; i < n; i++) {
+      const ep = eps[i]!;
+      const stat = i < n - 1 ? ` -m statistic --mode random --probability ${probability(n - i)}` : '';
+      rule(`-A ${chain} -m comment --comment "${name} -> ${ep.endpoint}"${stat} -j ${sepChain(svc, ep)}\n`);
+    }
+  };
+  if (usesClusterChain) {
+    declare(chains.cluster);
+    toEndpoints(chains.cluster, cat.clusterEndpoints);
+  }
+  if (usesLocalChain) {
+    declare(chains.local);
+    toEndpoints(chains.local, cat.localEndpoints);
+  }
+  const affinity = svc.sessionAffinity.type === 'ClientIP';
+  for (const ep of cat.allReachableEndpoints) {
+    const sep = sepChain(svc, ep);
+    declare(sep);
+    // Hairpin: an endpoint reaching itself through the service must be SNATed, or the reply
+    // would skip the conntrack entry that un-DNATs it.
+    rule(`-A ${sep} -m comment --comment ${qn} -s ${ep.ip} -j ${KUBE_MARK_MASQ}\n`);
+    rule(
+      `-A ${sep} -m comment --comment ${qn}${affinity ? ` -m recent --name ${sep} --set` : ''} -m ${proto} -p ${proto} -j DNAT --to-destination ${ep.endpoint}\n`,
+    );
+  }
+
+  return {
+    svc,
+    endpoints: endpointList,
+    natTop: natTop.join(''),
+    natTopLines: natTop.length,
+    filterTop: filterTop.join(''),
+    filterTopLines: filterTop.length,
+    chainDecls: chainDecls.join(''),
+    chainRules: chainRules.join(''),
+    chainRuleLines: chainRules.length,
+    chains: own,
+    reachable: cat.allReachableEndpoints.length,
+  };
+}
+
+/**
+ * Renders the whole ruleset for `state`. Pure: same input, same text (with or without a cache:
+ * cached text is exactly what rendering afresh would produce).
+ */
 export function renderIptables(state: ProxyState, opts: IptablesRenderOptions = {}): IptablesRender {
   const mark = opts.masqueradeMark ?? '0x4000';
   const fullSync = opts.fullSync ?? true;
-  const filterChains = new RealLineBuffer();
-  const filterRules = new RealLineBuffer();
-  const natChains = new RealLineBuffer();
-  const natRules = new RealLineBuffer();
-  const skippedChains = new DiscardLineBuffer();
-  const skippedRules = new DiscardLineBuffer();
+  const cache = opts.cache ?? new IptablesRenderCache();
+  const renderedBefore = cache.rendered;
+  // Chunks joined once at the end: each chunk is one or more finished lines.
+  const filterChains: string[] = [];
+  const filterRules: string[] = [];
+  const natChains: string[] = [];
+  const natRules: string[] = [];
+  let filterLines = 0;
+  let natLines = 0;
+  let natSkipped = 0;
 
   for (const c of [KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL])
-    filterChains.writeLine(`:${c} - [0:0]`);
+    filterChains.push(`:${c} - [0:0]\n`);
   for (const c of [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ])
-    natChains.writeLine(`:${c} - [0:0]`);
+    natChains.push(`:${c} - [0:0]\n`);
 
   // Hooks into the built-in chains. `-I ... 1` so they run before anything else in the chain.
   for (const j of opts.jumps ?? JUMP_RULES) {
-    const buf = j.table === 'nat' ? natRules : filterRules;
-    buf.write('-I', j.chain, '1', j.extra, '-m', 'comment', '--comment', q(j.comment), '-j', j.target);
+    const l = line('-I', j.chain, '1', j.extra, '-m', 'comment', '--comment', q(j.comment), '-j', j.target);
+    if (j.table === 'nat') {
+      natRules.push(l);
+      natLines++;
+    } else {
+      filterRules.push(l);
+      filterLines++;
+    }
   }
 
   // SNAT for marked packets; clear the mark so a re-traversal does not masquerade twice.
-  natRules.write('-A', KUBE_POSTROUTING, '-m', 'mark', '!', '--mark', `${mark}/${mark}`, '-j', 'RETURN');
-  natRules.write('-A', KUBE_POSTROUTING, '-j', 'MARK', '--xor-mark', mark);
-  natRules.write(
-    '-A',
-    KUBE_POSTROUTING,
-    '-m',
-    'comment',
-    '--comment',
-    q('kubernetes service traffic requiring SNAT'),
-    '-j',
-    'MASQUERADE',
-    opts.randomFully === false ? [] : ['--random-fully'],
+  natRules.push(
+    line('-A', KUBE_POSTROUTING, '-m', 'mark', '!', '--mark', `${mark}/${mark}`, '-j', 'RETURN'),
+    line('-A', KUBE_POSTROUTING, '-j', 'MARK', '--xor-mark', mark),
+    line(
+      '-A',
+      KUBE_POSTROUTING,
+      '-m',
+      'comment',
+      '--comment',
+      q('kubernetes service traffic requiring SNAT'),
+      '-j',
+      'MASQUERADE',
+      opts.randomFully === false ? [] : ['--random-fully'],
+    ),
+    line('-A', KUBE_MARK_MASQ, '-j', 'MARK', '--or-mark', mark),
   );
-  natRules.write('-A', KUBE_MARK_MASQ, '-j', 'MARK', '--or-mark', mark);
+  natLines += 4;
 
   const active = new Set<string>();
-  const ifLocal = opts.clusterCIDR ? ['-s', opts.clusterCIDR] : undefined;
-  const ifNotLocal = opts.clusterCIDR ? ['!', '-s', opts.clusterCIDR] : undefined;
   let totalEndpoints = 0;
   const services = sortedServices(state);
 
   for (const svc of services) {
-    const proto = svc.protocol.toLowerCase();
-    const name = svc.nameString;
-    const chains = serviceChains(svc);
-    const cat = categorizeEndpoints(svc, state.endpointsOf(svc));
-    totalEndpoints += cat.allReachableEndpoints.length;
-    const hasEndpoints = cat.hasAnyEndpoints;
-    const usesClusterChain = cat.clusterEndpoints.length > 0;
-    const usesLocalChain = cat.localEndpoints.length > 0;
-
-    const internalChain = svc.internalPolicyLocal ? chains.local : chains.cluster;
-    const hasInternal = hasEndpoints && (!svc.internalPolicyLocal || usesLocalChain);
-    const externalPolicyChain = svc.externalPolicyLocal ? chains.local : chains.cluster;
-    const hasExternal = hasEndpoints && (!svc.externalPolicyLocal || usesLocalChain);
-    const externallyAccessible =
-      svc.nodePort !== 0 || svc.externalIPs.length > 0 || svc.loadBalancerVIPs.length > 0;
-    const usesExtChain = hasEndpoints && externallyAccessible;
-    const usesFwChain =
-      hasEndpoints && svc.loadBalancerVIPs.length > 0 && svc.loadBalancerSourceRanges.length > 0;
-    const lbChain = usesFwChain ? chains.firewall : chains.external;
-
-    // No endpoints at all: REJECT (connection refused). Endpoints elsewhere only: DROP.
-    const intTarget = hasEndpoints ? 'DROP' : 'REJECT';
-    const intComment = q(hasEndpoints ? `${name} has no local endpoints` : `${name} has no endpoints`);
-    const extTarget = intTarget;
-    const extComment = intComment;
-    const dport = (p: number) => ['-m', proto, '-p', proto, '--dport', String(p)];
-
-    if (hasInternal) {
-      natRules.write(
-        '-A',
-        KUBE_SERVICES,
-        '-m',
-        'comment',
-        '--comment',
-        q(`${name} cluster IP`),
-        '-d',
-        svc.clusterIP,
-        dport(svc.port),
-        '-j',
-        internalChain,
-      );
-    } else {
-      filterRules.write(
-        '-A',
-        KUBE_SERVICES,
-        '-m',
-        'comment',
-        '--comment',
-        intComment,
-        '-d',
-        svc.clusterIP,
-        dport(svc.port),
-        '-j',
-        intTarget,
-      );
-    }
-    for (const ip of svc.externalIPs) {
-      if (hasEndpoints)
-        natRules.write(
-          '-A',
-          KUBE_SERVICES,
-          '-m',
-          'comment',
-          '--comment',
-          q(`${name} external IP`),
-          '-d',
-          ip,
-          dport(svc.port),
-          '-j',
-          chains.external,
-        );
-      if (!hasExternal)
-        filterRules.write(
-          '-A',
-          KUBE_EXTERNAL_SERVICES,
-          '-m',
-          'comment',
-          '--comment',
-          extComment,
-          '-d',
-          ip,
-          dport(svc.port),
-          '-j',
-          extTarget,
-        );
-    }
-    for (const ip of svc.loadBalancerVIPs) {
-      if (hasEndpoints)
-        natRules.write(
-          '-A',
-          KUBE_SERVICES,
-          '-m',
-          'comment',
-          '--comment',
-          q(`${name} loadbalancer IP`),
-          '-d',
-          ip,
-          dport(svc.port),
-          '-j',
-          lbChain,
-        );
-      if (usesFwChain)
-        filterRules.write(
-          '-A',
-          KUBE_PROXY_FIREWALL,
-          '-m',
-          'comment',
-          '--comment',
-          q(`${name} traffic not accepted by ${chains.firewall}`),
-          '-d',
-          ip,
-          dport(svc.port),
-          '-j',
-          'DROP',
-        );
-      if (!hasExternal)
-        filterRules.write(
-          '-A',
-          KUBE_EXTERNAL_SERVICES,
-          '-m',
-          'comment',
-          '--comment',
-          extComment,
-          '-d',
-          ip,
-          dport(svc.port),
-          '-j',
-          extTarget,
-        );
-    }
-    if (svc.nodePort !== 0) {
-      if (hasEndpoints)
-        natRules.write(
-          '-A',
-          KUBE_NODEPORTS,
-          '-m',
-          'comment',
-          '--comment',
-          q(name),
-          dport(svc.nodePort),
-          '-j',
-          chains.external,
-        );
-      if (!hasExternal)
-        filterRules.write(
-          '-A',
-          KUBE_EXTERNAL_SERVICES,
-          '-m',
-          'comment',
-          '--comment',
-          extComment,
-          '-m',
-          'addrtype',
-          '--dst-type',
-          'LOCAL',
-          dport(svc.nodePort),
-          '-j',
-          extTarget,
-        );
-    }
-    if (svc.healthCheckNodePort !== 0)
-      filterRules.write(
-        '-A',
-        KUBE_NODEPORTS,
-        '-m',
-        'comment',
-        '--comment',
-        q(`${name} health check node port`),
-        '-m',
-        'tcp',
-        '-p',
-        'tcp',
-        '--dport',
-        String(svc.healthCheckNodePort),
-        '-j',
-        'ACCEPT',
-      );
-
-    // Unchanged services on a partial sync: generate into the void (keeps the active set right).
-    const skip = !fullSync && !opts.updatedServices?.has(`${svc.name.namespace}/${svc.name.name}`);
-    const chainsBuf: LineBuffer = skip ? skippedChains : natChains;
-    const rulesBuf: LineBuffer = skip ? skippedRules : natRules;
-    const clusterMatch = [
-      '-m',
-      'comment',
-      '--comment',
-      q(`${name} cluster IP`),
-      '-d',
-      svc.clusterIP,
-      ...dport(svc.port),
-    ];
-
-    if (hasInternal) {
-      // Masquerade off-cluster sources: a static route to the service range via any node works,
-      // and the reply must come back through this node.
-      if (opts.masqueradeAll) rulesBuf.write('-A', internalChain, clusterMatch, '-j', KUBE_MARK_MASQ);
-      else if (ifNotLocal)
-        rulesBuf.write('-A', internalChain, clusterMatch, ifNotLocal, '-j', KUBE_MARK_MASQ);
-    }
-
-    if (usesExtChain) {
-      chainsBuf.writeLine(`:${chains.external} - [0:0]`);
-      active.add(chains.external);
-      if (!svc.externalPolicyLocal) {
-        // Cluster policy may forward to another node: SNAT so replies return here.
-        rulesBuf.write(
-          '-A',
-          chains.external,
-          '-m',
-          'comment',
-          '--comment',
-          q(`masquerade traffic for ${name} external destinations`),
-          '-j',
-          KUBE_MARK_MASQ,
-        );
-      } else {
-        if (ifLocal)
-          rulesBuf.write(
-            '-A',
-            chains.external,
-            '-m',
-            'comment',
-            '--comment',
-            q(`pod traffic for ${name} external destinations`),
-            ifLocal,
-            '-j',
-            chains.cluster,
-          );
-        rulesBuf.write(
-          '-A',
-          chains.external,
-          '-m',
-          'comment',
-          '--comment',
-          q(`masquerade LOCAL traffic for ${name} external destinations`),
-          '-m',
-          'addrtype',
-          '--src-type',
-          'LOCAL',
-          '-j',
-          KUBE_MARK_MASQ,
-        );
-        rulesBuf.write(
-          '-A',
-          chains.external,
-          '-m',
-          'comment',
-          '--comment',
-          q(`route LOCAL traffic for ${name} external destinations`),
-          '-m',
-          'addrtype',
-          '--src-type',
-          'LOCAL',
-          '-j',
-          chains.cluster,
-        );
-      }
-      if (hasExternal) rulesBuf.write('-A', chains.external, '-j', externalPolicyChain);
-    }
-
-    if (usesFwChain) {
-      chainsBuf.writeLine(`:${chains.firewall} - [0:0]`);
-      active.add(chains.firewall);
-      const head = ['-A', chains.firewall, '-m', 'comment', '--comment', q(`${name} loadbalancer IP`)];
-      for (const cidr of svc.loadBalancerSourceRanges)
-        rulesBuf.write(head, '-s', cidr, '-j', chains.external);
-      // Falling off the end: no DNAT, so KUBE-PROXY-FIREWALL in filter drops it.
-      rulesBuf.write(
-        '-A',
-        chains.firewall,
-        '-m',
-        'comment',
-        '--comment',
-        q(`other traffic to ${name} will be dropped by KUBE-PROXY-FIREWALL`),
-      );
-    }
-
-    if (usesClusterChain) {
-      chainsBuf.writeLine(`:${chains.cluster} - [0:0]`);
-      active.add(chains.cluster);
-      writeServiceToEndpointRules(rulesBuf, svc, chains.cluster, cat.clusterEndpoints);
-    }
-    if (usesLocalChain) {
-      chainsBuf.writeLine(`:${chains.local} - [0:0]`);
-      active.add(chains.local);
-      writeServiceToEndpointRules(rulesBuf, svc, chains.local, cat.localEndpoints);
-    }
-    for (const ep of cat.allReachableEndpoints) {
-      const sep = sepChain(svc, ep);
-      chainsBuf.writeLine(`:${sep} - [0:0]`);
-      active.add(sep);
-      const head = ['-A', sep, '-m', 'comment', '--comment', q(name)];
-      // Hairpin: an endpoint reaching itself through the service must be SNATed, or the reply
-      // would skip the conntrack entry that un-DNATs it.
-      rulesBuf.write(head, '-s', ep.ip, '-j', KUBE_MARK_MASQ);
-      const affinity =
-        svc.sessionAffinity.type === 'ClientIP' ? ['-m', 'recent', '--name', sep, '--set'] : [];
-      rulesBuf.write(head, affinity, '-m', proto, '-p', proto, '-j', 'DNAT', '--to-destination', ep.endpoint);
-    }
+    // A partial sync writes the chains of changed services only. Text cached from other inputs
+    // means the state changed without being reported: write it too (writing more is safe).
+    const write =
+      fullSync ||
+      opts.updatedServices?.has(`${svc.name.namespace}/${svc.name.name}`) === true ||
+      cache.isStale(state, svc);
+    const t = cache.get(state, svc, opts);
+    totalEndpoints += t.reachable;
+    if (t.natTopLines) natRules.push(t.natTop);
+    if (t.filterTopLines) filterRules.push(t.filterTop);
+    natLines += t.natTopLines;
+    filterLines += t.filterTopLines;
+    for (const c of t.chains) active.add(c);
+    if (write) {
+      if (t.chainDecls) natChains.push(t.chainDecls);
+      if (t.chainRuleLines) natRules.push(t.chainRules);
+      natLines += t.chainRuleLines;
+    } else natSkipped += t.chainRuleLines;
   }
+  cache.prune(state);
 
   const deletedChains: string[] = [];
   if (opts.existingNatChains) {
     for (const c of [...new Set(opts.existingNatChains)].sort()) {
       if (!isServiceChainName(c) || active.has(c)) continue;
       // A chain line flushes it (so nothing it references blocks deletion), then -X removes it.
-      natChains.writeLine(`:${c} - [0:0]`);
-      natRules.write('-X', c);
+      natChains.push(`:${c} - [0:0]\n`);
+      natRules.push(`-X ${c}\n`);
+      natLines++;
       deletedChains.push(c);
     }
   }
 
   // NodePorts last: anything addressed to a local address that matched no service above.
-  natRules.write(
-    '-A',
-    KUBE_SERVICES,
-    '-m',
-    'comment',
-    '--comment',
-    q('kubernetes service nodeports; NOTE: this must be the last rule in this chain'),
-    '-m',
-    'addrtype',
-    '--dst-type',
-    'LOCAL',
-    opts.localhostNodePorts ? [] : ['!', '-d', '127.0.0.0/8'],
-    '-j',
-    KUBE_NODEPORTS,
+  natRules.push(
+    line(
+      '-A',
+      KUBE_SERVICES,
+      '-m',
+      'comment',
+      '--comment',
+      q('kubernetes service nodeports; NOTE: this must be the last rule in this chain'),
+      '-m',
+      'addrtype',
+      '--dst-type',
+      'LOCAL',
+      opts.localhostNodePorts ? [] : ['!', '-d', '127.0.0.0/8'],
+      '-j',
+      KUBE_NODEPORTS,
+    ),
   );
+  natLines++;
 
-  filterRules.write('-A', KUBE_FORWARD, '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP');
-  filterRules.write(
-    '-A',
-    KUBE_FORWARD,
-    '-m',
-    'comment',
-    '--comment',
-    q('kubernetes forwarding rules'),
-    '-m',
-    'mark',
-    '--mark',
-    `${mark}/${mark}`,
-    '-j',
-    'ACCEPT',
+  filterRules.push(
+    line('-A', KUBE_FORWARD, '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP'),
+    line(
+      '-A',
+      KUBE_FORWARD,
+      '-m',
+      'comment',
+      '--comment',
+      q('kubernetes forwarding rules'),
+      '-m',
+      'mark',
+      '--mark',
+      `${mark}/${mark}`,
+      '-j',
+      'ACCEPT',
+    ),
+    line(
+      '-A',
+      KUBE_FORWARD,
+      '-m',
+      'comment',
+      '--comment',
+      q('kubernetes forwarding conntrack rule'),
+      '-m',
+      'conntrack',
+      '--ctstate',
+      'RELATED,ESTABLISHED',
+      '-j',
+      'ACCEPT',
+    ),
   );
-  filterRules.write(
-    '-A',
-    KUBE_FORWARD,
-    '-m',
-    'comment',
-    '--comment',
-    q('kubernetes forwarding conntrack rule'),
-    '-m',
-    'conntrack',
-    '--ctstate',
-    'RELATED,ESTABLISHED',
-    '-j',
-    'ACCEPT',
-  );
+  filterLines += 3;
 
-  const filter = `*filter\n${filterChains}${filterRules}COMMIT\n`;
-  const nat = `*nat\n${natChains}${natRules}COMMIT\n`;
+  const filter = `*filter\n${filterChains.join('')}${filterRules.join('')}COMMIT\n`;
+  const nat = `*nat\n${natChains.join('')}${natRules.join('')}COMMIT\n`;
   return {
     filter,
     nat,
@@ -640,61 +676,12 @@ export function renderIptables(state: ProxyState, opts: IptablesRenderOptions = 
     activeNatChains: active,
     deletedChains,
     stats: {
-      natRules: natRules.lines,
-      natRulesSkipped: skippedRules.lines,
-      filterRules: filterRules.lines,
+      natRules: natLines,
+      natRulesSkipped: natSkipped,
+      filterRules: filterLines,
       services: services.length,
       endpoints: totalEndpoints,
+      rendered: cache.rendered - renderedBefore,
     },
   };
-}
-
-function writeServiceToEndpointRules(
-  buf: LineBuffer,
-  svc: ServicePortInfo,
-  chain: string,
-  endpoints: EndpointInfo[],
-): void {
-  const name = svc.nameString;
-  // Affinity first: a client seen recently by an endpoint chain goes back to it.
-  if (svc.sessionAffinity.type === 'ClientIP') {
-    for (const ep of endpoints) {
-      const sep = sepChain(svc, ep);
-      buf.write(
-        '-A',
-        chain,
-        '-m',
-        'comment',
-        '--comment',
-        q(`${name} -> ${ep.endpoint}`),
-        '-m',
-        'recent',
-        '--name',
-        sep,
-        '--rcheck',
-        '--seconds',
-        String(svc.sessionAffinity.timeoutSeconds),
-        '--reap',
-        '-j',
-        sep,
-      );
-    }
-  }
-  // Then random balancing: rule i matches with probability 1/(n-i), the last always.
-  const n = endpoints.length;
-  endpoints.forEach((ep, i) => {
-    const stat =
-      i < n - 1 ? ['-m', 'statistic', '--mode', 'random', '--probability', probability(n - i)] : [];
-    buf.write(
-      '-A',
-      chain,
-      '-m',
-      'comment',
-      '--comment',
-      q(`${name} -> ${ep.endpoint}`),
-      stat,
-      '-j',
-      sepChain(svc, ep),
-    );
-  });
 }

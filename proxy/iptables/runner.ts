@@ -30,15 +30,17 @@ export class ExecIptablesRunner implements IptablesRunner {
 
   async save(tables: string[] = ['nat', 'filter']): Promise<string> {
     const exec = this.opts.exec ?? realExec;
-    let out = '';
-    for (const t of tables) {
-      const r = await exec.run('iptables-save', ['-t', t], {
-        netns: this.opts.netns,
-        timeoutMs: this.opts.timeoutMs ?? 30_000,
-      });
-      out += r.stdout;
-    }
-    return out;
+    // One process per table, all at once: each costs a process start, which is most of the
+    // time on a small ruleset; the outputs are concatenated in the order asked for.
+    const outs = await Promise.all(
+      tables.map((t) =>
+        exec.run('iptables-save', ['-t', t], {
+          netns: this.opts.netns,
+          timeoutMs: this.opts.timeoutMs ?? 30_000,
+        }),
+      ),
+    );
+    return outs.map((r) => r.stdout).join('');
   }
 }
 
@@ -70,9 +72,19 @@ export class FakeIptablesRunner implements IptablesRunner {
 export function chainsInSave(save: string, table: string): string[] {
   const out: string[] = [];
   let cur = '';
-  for (const line of save.split('\n')) {
-    if (line.startsWith('*')) cur = line.slice(1).trim();
-    else if (cur === table && line.startsWith(':')) out.push(line.slice(1).split(/\s+/)[0]!);
+  // Line by line without splitting: a saved nat table of 10,000 services is ~25 MiB, and only
+  // its `*table` and `:CHAIN` lines matter here.
+  for (let i = 0; i < save.length; ) {
+    let end = save.indexOf('\n', i);
+    if (end < 0) end = save.length;
+    const c = save.charCodeAt(i);
+    if (c === 42 /* * */) cur = save.slice(i + 1, end).trim();
+    else if (c === 58 /* : */ && cur === table) {
+      let sp = i + 1;
+      while (sp < end && save.charCodeAt(sp) !== 32 && save.charCodeAt(sp) !== 9) sp++;
+      out.push(save.slice(i + 1, sp));
+    }
+    i = end + 1;
   }
   return out;
 }
