@@ -7,8 +7,13 @@
  * another one); the kernel backends are hosted the same way so one suite covers all modes.
  *
  * Requests: `{id, op: 'service', prev?, cur?}`, `{id, op: 'slice', slice, removed}`,
- * `{id, op: 'sync'}`, `{id, op: 'exit'}`. Replies: `{id, ok: true, result}` or `{id, ok: false, error}`.
- * On `exit`, end of stdin or SIGTERM it closes the backend and removes every rule it made.
+ * `{id, op: 'sync'}`, `{id, op: 'stats'}`, `{id, op: 'drain'}`, `{id, op: 'exit'}`. Replies:
+ * `{id, ok: true, result}` or `{id, ok: false, error}`.
+ * On `exit`, end of stdin or SIGTERM it closes the backend and removes every rule it made — unless
+ * `keepRulesOnExit` is set: then it stops the way a restarting kube-proxy does, leaving its rules
+ * for the next process (the kernel modes' connections live on in conntrack; the userspace mode
+ * drains: listeners closed, established connections relayed until they end or `drainTimeoutMs`).
+ * `drain` does the same on request and replies once the drain is over, just before exiting.
  */
 import { createInterface } from 'node:readline';
 import type { ProxyBackend } from '../conformance/backend.ts';
@@ -28,6 +33,24 @@ export interface NetnsHostConfig {
   nodeIPs: string[];
   clusterCIDR: string;
   udpIdleTimeoutMs?: number;
+  /** Stop as a restart would: keep the rules (and drain, in userspace mode) on exit/SIGTERM. */
+  keepRulesOnExit?: boolean;
+  /** userspace: how long a drain keeps relaying established connections (default 30 s). */
+  drainTimeoutMs?: number;
+}
+
+/** The `stats` reply: what the backend still holds (userspace counters are 0 in kernel modes). */
+export interface NetnsHostStats {
+  /** Process id of the host (the restart tests tell old and new processes apart by it). */
+  pid: number;
+  /** userspace: listening sockets. */
+  listening: number;
+  /** userspace: relayed TCP connections still open. */
+  openConnections: number;
+  /** userspace: TCP connections relayed so far. */
+  relayed: number;
+  /** userspace: the ports of the ClusterIP listeners, sorted. */
+  listenerPorts: number[];
 }
 
 async function main(): Promise<void> {
@@ -46,15 +69,29 @@ async function main(): Promise<void> {
     cfg.mode === 'nftables'
       ? new NftablesProxier({ ...common, runner: nft })
       : cfg.mode === 'userspace'
-        ? new UserspaceProxier({ ...common, runner: ipt, udpIdleTimeoutMs: cfg.udpIdleTimeoutMs })
+        ? new UserspaceProxier({
+            ...common,
+            runner: ipt,
+            udpIdleTimeoutMs: cfg.udpIdleTimeoutMs,
+            drainTimeoutMs: cfg.drainTimeoutMs,
+          })
         : new IptablesProxier({ ...common, runner: ipt });
-  let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= (async () => {
+  let closing: Promise<unknown> | undefined;
+  // A restart (keepRulesOnExit or `drain`) never touches the rules: by the time this process
+  // ends, the next one may already have written its own, and a cleanup would remove them.
+  const restart = (): Promise<unknown> => {
+    closing ??= backend instanceof UserspaceProxier ? backend.drain() : Promise.resolve(backend.dispose());
+    return closing;
+  };
+  const close = (): Promise<unknown> => {
+    if (cfg.keepRulesOnExit) return restart();
+    closing ??= (async () => {
       await backend.dispose();
       if (cfg.mode === 'nftables') await cleanupNftables(nft).catch(() => {});
       else await cleanupIptables(ipt).catch(() => {});
-    })());
+    })();
+    return closing;
+  };
   process.on('SIGTERM', () => void close().then(() => process.exit(0)));
   const reply = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
   const rl = createInterface({ input: process.stdin });
@@ -68,7 +105,31 @@ async function main(): Promise<void> {
         if (req.op === 'service') result = backend.onServiceUpdate(req.prev as never, req.cur as never);
         else if (req.op === 'slice')
           result = backend.onEndpointSliceUpdate(req.slice as never, !!req.removed);
-        else if (req.op === 'sync') {
+        else if (req.op === 'stats') {
+          const u = backend instanceof UserspaceProxier ? backend : undefined;
+          let relayed = 0;
+          for (const n of u?.stats.tcpByEndpoint.values() ?? []) relayed += n;
+          result = {
+            pid: process.pid,
+            listening: u?.listening ?? 0,
+            openConnections: u?.openConnections ?? 0,
+            relayed,
+            listenerPorts: [...(u?.state.services.keys() ?? [])]
+              .map((k) => u?.listenerPort(k))
+              .filter((x): x is number => x !== undefined)
+              .sort((x, y) => x - y),
+          } satisfies NetnsHostStats;
+        } else if (req.op === 'drain') {
+          // Off the request chain, so `stats` keeps answering while the drain runs.
+          void restart().then(
+            (r) => {
+              reply({ id: req.id, ok: true, result: r ?? true });
+              process.exit(0);
+            },
+            (e) => reply({ id: req.id, ok: false, error: String((e as Error).message) }),
+          );
+          return;
+        } else if (req.op === 'sync') {
           await backend.sync();
           result = { conntrackErrors: errors.splice(0) };
         } else if (req.op === 'exit') {

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { EndpointSliceObject, ServiceObject } from '../model/types.ts';
-import type { NetnsHostConfig } from './netns-host.ts';
+import type { NetnsHostConfig, NetnsHostStats } from './netns-host.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..', '..');
@@ -18,11 +18,25 @@ export class NetnsProxy {
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private exited = false;
+  /** Resolves when the child has exited: its exit code, or the signal that ended it. */
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   private constructor(
     private readonly child: ChildProcess,
     readonly mode: NetnsHostConfig['mode'],
-  ) {}
+  ) {
+    this.exit = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** Whether the child has exited. */
+  get hasExited(): boolean {
+    return this.exited;
+  }
+
+  /** The child's process id (`ip netns exec` execs node, so this is the proxy itself). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
 
   /** Starts the host in `netns` and waits until it is ready. */
   static async start(netns: string, cfg: NetnsHostConfig, timeoutMs = 30_000): Promise<NetnsProxy> {
@@ -106,9 +120,34 @@ export class NetnsProxy {
     return (await this.call('sync')) as { conntrackErrors: string[] };
   }
 
+  /** What the backend still holds: listeners and relayed connections (userspace), the pid. */
+  async stats(): Promise<NetnsHostStats> {
+    return (await this.call('stats')) as NetnsHostStats;
+  }
+
+  /**
+   * Stops as a restart would (rules kept; userspace drains): resolves when the drain is over,
+   * as the child exits, with what it drained.
+   */
+  async drain(): Promise<unknown> {
+    return this.call('drain');
+  }
+
+  /** Sends a signal without waiting: SIGKILL is a crash, SIGTERM a stop (see keepRulesOnExit). */
+  signal(sig: NodeJS.Signals): void {
+    if (!this.exited) this.child.kill(sig);
+  }
+
+  /** Kills the child with SIGKILL (a crash: no cleanup at all) and waits until it is gone. */
+  async crash(): Promise<void> {
+    this.signal('SIGKILL');
+    await this.exit;
+  }
+
   /**
    * Closes the backend, removes its rules and waits for the child to exit: by request, or with
-   * `how: 'SIGTERM'` the way a node process is stopped.
+   * `how: 'SIGTERM'` the way a node process is stopped (with `keepRulesOnExit`: rules kept, and
+   * a userspace host exits only once drained; SIGKILL after 15 s either way).
    */
   async dispose(how: 'exit' | 'SIGTERM' = 'exit'): Promise<void> {
     if (this.exited) return;
