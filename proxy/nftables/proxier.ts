@@ -1,7 +1,9 @@
 /**
- * The nftables proxier: the same trackers as the iptables one, but each sync renders the whole
- * `ip kube-proxy` table and applies it as one `nft -f` transaction that deletes and recreates it
- * (atomic in the kernel: packets see the old table or the new one, never a mix).
+ * The nftables proxier: the same trackers as the iptables one. The first sync (and any after a
+ * failure or a request) renders the whole `ip kube-proxy` table and applies it as one `nft -f`
+ * transaction that deletes and recreates it (atomic in the kernel: packets see the old table or
+ * the new one, never a mix); later syncs rewrite only what changed services own, in one
+ * transaction too. Per-service plans are cached, so unchanged services are not rendered again.
  */
 import type { ProxyBackend } from '../conformance/backend.ts';
 import { type ConntrackRunner, cleanConntrack } from '../model/conntrack.ts';
@@ -14,7 +16,14 @@ import {
 import type { EndpointSliceObject, ServiceObject } from '../model/types.ts';
 import { traceNftables } from '../trace/nft-trace.ts';
 import type { Packet, TraceOptions, TraceResult } from '../trace/types.ts';
-import { NFT_TABLE, type NftablesRenderOptions, type NftablesSync, renderNftablesSync } from './render.ts';
+import {
+  NFT_TABLE,
+  NftablesRenderCache,
+  type NftablesRenderOptions,
+  type NftablesSync,
+  type NftPortPlan,
+  renderNftablesSync,
+} from './render.ts';
 import type { NftRunner } from './runner.ts';
 
 /** Options for NftablesProxier. */
@@ -27,6 +36,18 @@ export interface NftablesProxierOptions extends NftablesRenderOptions {
   onConntrackError?: (e: unknown) => void;
   /** The node's own addresses (used by `trace` for `fib ... type local`). */
   nodeIPs?: string[];
+}
+
+/** Where one sync's time went (milliseconds). */
+export interface NftSyncTimings {
+  /** Folding the recorded changes into the state. */
+  fold: number;
+  /** Rendering changed services and building the transaction. */
+  render: number;
+  /** The `nft -f` call. */
+  apply: number;
+  /** Conntrack cleanup after the apply. */
+  conntrack: number;
 }
 
 /** kube-proxy's nftables mode. */
@@ -43,6 +64,9 @@ export class NftablesProxier implements ProxyBackend {
   };
   private lastChains = new Set<string>();
   private lastSets = new Set<string>();
+  /** The plans the live table was built from (the last successful sync). */
+  private lastPorts = new Map<string, NftPortPlan>();
+  private readonly cache = new NftablesRenderCache();
 
   constructor(private readonly opts: NftablesProxierOptions) {
     this.endpoints = new EndpointsChangeTracker(opts.nodeName);
@@ -65,7 +89,15 @@ export class NftablesProxier implements ProxyBackend {
    * Folds pending changes in and applies one transaction: the whole table on the first sync and
    * after a failure (or when asked), otherwise only the changed services plus the maps.
    */
-  async sync(): Promise<NftablesSync & { fullSync: boolean }> {
+  async sync(): Promise<NftablesSync & { fullSync: boolean; timings: NftSyncTimings }> {
+    const timings: NftSyncTimings = { fold: 0, render: 0, apply: 0, conntrack: 0 };
+    let t = performance.now();
+    const lap = () => {
+      const now = performance.now();
+      const d = now - t;
+      t = now;
+      return d;
+    };
     const { updatedServices, staleUdpEndpoints, newlyActiveUdpServices } = this.state.apply(
       this.services,
       this.endpoints,
@@ -74,25 +106,32 @@ export class NftablesProxier implements ProxyBackend {
     this.pendingConntrack.staleUdpEndpoints.push(...staleUdpEndpoints);
     this.pendingConntrack.newlyActiveUdpServices.push(...newlyActiveUdpServices);
     const fullSync = this.needFullSync;
+    timings.fold = lap();
     const out = renderNftablesSync(this.state, {
       ...this.opts,
       fullSync,
       updatedServices: this.pendingUpdated,
       existingChains: this.lastChains,
       existingSets: this.lastSets,
+      previous: this.lastPorts,
+      cache: this.cache,
     });
+    timings.render = lap();
     try {
       await this.opts.runner.run(out.tx);
     } catch (e) {
       this.needFullSync = true;
       throw e;
     }
+    timings.apply = lap();
     this.needFullSync = false;
     this.pendingUpdated.clear();
-    await this.cleanConntrack();
     this.lastChains = out.activeChains;
     this.lastSets = out.activeSets;
-    return { ...out, fullSync };
+    this.lastPorts = out.ports;
+    await this.cleanConntrack();
+    timings.conntrack = lap();
+    return { ...out, fullSync, timings };
   }
 
   async trace(pkt: Packet, opts: Partial<TraceOptions> = {}): Promise<TraceResult[]> {

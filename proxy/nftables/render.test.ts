@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { stateFromObjects } from '../model/tracker.ts';
 import { ep, makeService, makeSlice } from '../testing/builders.ts';
-import { CLUSTER_CIDR, NODE_NAME, serviceCases } from '../testing/fixtures.ts';
+import { allObjects, CLUSTER_CIDR, NODE_NAME, serviceCases } from '../testing/fixtures.ts';
 import { NftRuleset } from '../trace/nft-ruleset.ts';
-import { nftServiceBase, renderNftables } from './render.ts';
+import { NftablesRenderCache, nftServiceBase, renderNftables, renderNftablesSync } from './render.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -66,5 +66,21 @@ describe('renderNftables', () => {
     expect(tx).toMatch(
       /numgen random mod 3 vmap \{ 0 : goto endpoint-\S+, 1 : goto endpoint-\S+, 2 : goto endpoint-\S+ \}/,
     );
+  });
+
+  it('a render cache gives the text of a fresh render without rendering a service twice', () => {
+    const { services, slices } = allObjects();
+    const st = stateFromObjects(services, slices, NODE_NAME);
+    const cache = new NftablesRenderCache();
+    const fresh = renderNftables(st, { clusterCIDR: CLUSTER_CIDR });
+    const first = renderNftablesSync(st, { clusterCIDR: CLUSTER_CIDR, cache });
+    const again = renderNftablesSync(st, { clusterCIDR: CLUSTER_CIDR, cache });
+    expect(first.rendered).toBe(st.services.size);
+    expect(again.rendered).toBe(0);
+    expect(first.tx).toBe(fresh);
+    expect(again.tx).toBe(fresh);
+    const all = renderNftablesSync(st, { clusterCIDR: CLUSTER_CIDR, masqueradeAll: true, cache });
+    expect(all.rendered).toBe(st.services.size);
+    expect(all.tx).toBe(renderNftables(st, { clusterCIDR: CLUSTER_CIDR, masqueradeAll: true }));
   });
 });
