@@ -1,15 +1,18 @@
 // startKubeProxy without a kernel: fake informer sources and in-memory runners. Checks the first
 // sync waits for both informers, EndpointSlice changes reach the rules and the metrics (served on
 // a free 127.0.0.1 port), the userspace mode gets listeners and steering rules, and dispose removes
-// every rule.
+// every rule. Restarts: drain() leaves the rules (and, in userspace mode, relayed connections)
+// to the next proxy, and a new proxy's first sync replaces live rules in one apply, so they are
+// never missing in between.
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { KubeObject } from '../src/api/types.ts';
 import { FakeSource, InformerFactory } from '../src/client/index.ts';
 import type { ApiClient } from '../src/client/rest.ts';
-import { FakeIptablesRunner } from './iptables/runner.ts';
+import { FakeIptablesRunner, type IptablesRunner } from './iptables/runner.ts';
 import { type KubeProxy, resolveProxyMode, startKubeProxy } from './kube-proxy.ts';
 import { FakeConntrackRunner } from './model/conntrack.ts';
-import { FakeNftRunner } from './nftables/runner.ts';
+import { FakeNftRunner, type NftRunner } from './nftables/runner.ts';
 import { ep, makeService, makeSlice } from './testing/builders.ts';
 
 async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 3000): Promise<void> {
@@ -145,5 +148,152 @@ describe('startKubeProxy', () => {
     expect(() => resolveProxyMode('ipvs')).toThrow(
       /mode: "ipvs" is not supported: use iptables, nftables, userspace/,
     );
+  });
+
+  it('restart: drain() keeps the rules and the next proxy replaces them without a gap (iptables, nftables)', async () => {
+    const ENDPOINT = '10.244.1.5:8080';
+    for (const mode of ['iptables', 'nftables'] as const) {
+      const ipt = new FakeIptablesRunner();
+      const nft = new FakeNftRunner();
+      const live = async () =>
+        mode === 'iptables'
+          ? (await ipt.save(['nat'])).includes(ENDPOINT)
+          : (await nft.list('kube-proxy')).includes(ENDPOINT);
+      // After every apply of either proxy: is the Service still steered to its endpoint?
+      const steered: boolean[] = [];
+      const runners = {
+        iptables: {
+          restore: async (p: string) => {
+            await ipt.restore(p);
+            steered.push(await live());
+          },
+          save: (t?: string[]) => ipt.save(t),
+        } satisfies IptablesRunner,
+        nft: {
+          run: async (tx: string) => {
+            await nft.run(tx);
+            steered.push(await live());
+          },
+          list: (t: string) => nft.list(t),
+        } satisfies NftRunner,
+      };
+      const start = async () => {
+        const s = setup();
+        s.sources.services!.add(makeService('ns1', 'web') as KubeObject);
+        s.sources.endpointslices!.add(
+          makeSlice('ns1', 'web', 'a', (x) => (x.endpoints = [ep('10.244.1.5')])) as KubeObject,
+        );
+        const proxy = await startKubeProxy({
+          client: {} as ApiClient,
+          nodeName: 'node-1',
+          hostIP: '127.0.0.1',
+          mode,
+          metricsPort: -1,
+          testing: { ...runners, conntrack: new FakeConntrackRunner(), informers: s.informers },
+        });
+        await proxy.firstSync;
+        return { proxy, informers: s.informers };
+      };
+      const first = await start();
+      await first.proxy.drain();
+      await first.informers.dispose();
+      // The old proxy is gone and its rules stay: nothing but conntrack and these rules run now.
+      expect(await live()).toBe(true);
+      const applied = steered.length;
+      const second = await start();
+      // Its first sync was one apply (one iptables-restore / one nft transaction) over live rules.
+      expect(steered.length - applied).toBe(1);
+      expect(steered).not.toContain(false);
+      if (mode === 'iptables')
+        expect(ipt.restores.at(-1)).toMatch(
+          /^\*filter\n[\s\S]*COMMIT\n\*nat\n[\s\S]*DNAT --to-destination 10\.244\.1\.5:8080[\s\S]*COMMIT\n$/,
+        );
+      await second.proxy.dispose();
+      await second.informers.dispose();
+      // A plain dispose (podnet down, tests) still removes everything.
+      expect(await live()).toBe(false);
+    }
+  });
+
+  it('restart (userspace): drain() stops accepting but relays the established connection until it ends', async () => {
+    const backend = net.createServer((c) => {
+      c.on('data', (d) => c.write(`b:${d}`));
+      c.on('end', () => c.end());
+    });
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
+    const bport = (backend.address() as net.AddressInfo).port;
+    const s = setup();
+    informers = s.informers;
+    s.sources.services!.add(makeService('ns1', 'web') as KubeObject);
+    s.sources.endpointslices!.add(
+      makeSlice('ns1', 'web', 'a', (x) => {
+        x.endpoints = [ep('127.0.0.1')];
+        x.ports = [{ name: 'http', port: bport, protocol: 'TCP' }];
+      }) as KubeObject,
+    );
+    const runner = new FakeIptablesRunner();
+    const logs: string[] = [];
+    const proxy = await startKubeProxy({
+      client: {} as ApiClient,
+      nodeName: 'node-1',
+      hostIP: '127.0.0.1',
+      mode: 'userspace',
+      metricsPort: 0,
+      drainTimeoutMs: 20_000,
+      log: (l) => logs.push(l),
+      testing: {
+        iptables: runner,
+        conntrack: new FakeConntrackRunner(),
+        informers: s.informers,
+        bindAddress: '127.0.0.1',
+      },
+    });
+    kp = proxy;
+    try {
+      await proxy.firstSync;
+      const port = Number(/REDIRECT --to-ports (\d+)/.exec(await runner.save(['nat']))?.[1]);
+      const conn = net.connect({ host: '127.0.0.1', port });
+      const got: string[] = [];
+      conn.on('data', (d) => got.push(String(d)));
+      await new Promise((r) => conn.once('connect', r));
+      conn.write('1');
+      await expect.poll(() => got.join('')).toBe('b:1');
+      const rules = await runner.save(['nat', 'filter']);
+      let drained = false;
+      const draining = proxy.drain().then(() => (drained = true));
+      // Metrics port released and listener closed at once; the relayed connection carries on.
+      await expect
+        .poll(() =>
+          fetch(proxy.metricsURL!).then(
+            () => 'up',
+            () => 'down',
+          ),
+        )
+        .toBe('down');
+      await expect
+        .poll(
+          () =>
+            new Promise((r) => {
+              const c = net.connect({ host: '127.0.0.1', port });
+              c.on('connect', () => {
+                c.destroy();
+                r('accepted');
+              });
+              c.on('error', (e: NodeJS.ErrnoException) => r(e.code));
+            }),
+        )
+        .toBe('ECONNREFUSED');
+      conn.write('2');
+      await expect.poll(() => got.join('')).toBe('b:1b:2');
+      expect(drained).toBe(false);
+      conn.end();
+      await draining;
+      expect(logs).toContain('drained 1 connection(s), 0 ended by the timeout');
+      // Nothing removed: the rules are the next proxy's to replace.
+      await proxy.dispose();
+      expect(await runner.save(['nat', 'filter'])).toBe(rules);
+    } finally {
+      await new Promise<void>((r) => backend.close(() => r()));
+    }
   });
 });

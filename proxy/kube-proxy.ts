@@ -4,6 +4,10 @@
  * their own. It watches Services and EndpointSlices through shared informers, drives a
  * ProxyServer with the iptables or nftables backend, serves Prometheus metrics (sync duration,
  * network programming latency, services/endpoints/rules) and removes its rules when disposed.
+ *
+ * Restarts: `drain()` stops it the way a restart wants — the rules stay for the next proxy, whose
+ * first sync rewrites them in one transaction (established connections keep their conntrack NAT
+ * throughout), and the userspace mode keeps relaying its established connections until they end.
  */
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -48,6 +52,11 @@ export interface KubeProxyOptions {
   /** Skip removing rules on dispose (e.g. a restart that wants no blackout). */
   keepRulesOnDispose?: boolean;
   /**
+   * userspace: how long drain() keeps relaying established TCP connections before ending them;
+   * default 30 s; 0 ends them at once.
+   */
+  drainTimeoutMs?: number;
+  /**
    * Injected kernel edge and informer source (tests): default real runners in the current netns
    * and `InformerFactory.forClient(client)`. A given factory is started but not disposed here.
    */
@@ -73,8 +82,19 @@ export interface KubeProxy {
   readonly metricsURL?: string;
   /** Resolves after the first successful sync. */
   readonly firstSync: Promise<void>;
-  /** Stops the informers and the sync loop, then removes this proxy's rules. */
+  /**
+   * Stops the informers and the sync loop, then removes this proxy's rules (unless
+   * `keepRulesOnDispose`). After drain() it only ends what is still relayed: the rules belong to
+   * the next proxy then.
+   */
   dispose(): Promise<void>;
+  /**
+   * Stops for a restart: informers, sync loop, health checks and metrics stop (freeing their
+   * ports for the next process) and no rule is written or removed any more. The userspace mode
+   * closes its listeners and keeps relaying established TCP connections until they end or
+   * `drainTimeoutMs` passes. Resolves when that is over.
+   */
+  drain(): Promise<void>;
 }
 
 /** Annotation upstream's EndpointSlice controller sets to the time of the triggering change. */
@@ -163,12 +183,16 @@ export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
           ...common,
           runner: iptRunner!,
           bindAddress: t.bindAddress,
+          drainTimeoutMs: o.drainTimeoutMs,
           log: (l) => log(`userspace: ${l}`),
         })
       : iptRunner
         ? new IptablesProxier({ ...common, runner: iptRunner })
         : new NftablesProxier({ ...common, runner: nftRunner! });
 
+  // Set by drain(): the backend's dispose (called by the ProxyServer) then drains instead.
+  let restarting = false;
+  let inflight: Promise<unknown> = Promise.resolve();
   // Slice changes not yet applied: when each happened (trigger annotation, else arrival).
   let pendingChanges: number[] = [];
   let resolveFirst!: () => void;
@@ -189,43 +213,55 @@ export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
       }
       return changed;
     },
-    sync: async () => {
-      const started = performance.now();
-      const applying = pendingChanges;
-      pendingChanges = [];
-      let out: unknown;
-      try {
-        out = await inner.sync();
-      } catch (e) {
-        pendingChanges = applying.concat(pendingChanges);
-        m.syncs.inc({ result: 'error' });
-        throw e;
-      }
-      const now = Date.now();
-      m.syncDuration.observe((performance.now() - started) / 1000);
-      m.syncs.inc({ result: 'success' });
-      m.lastSync.set(now / 1000);
-      for (const t of applying) m.programming.observe(Math.max(0, now - t) / 1000);
-      const st = inner.state;
-      if (st) {
-        m.services.set(st.services.size);
-        let eps = 0;
-        for (const list of st.endpoints.values()) eps += list.length;
-        m.endpoints.set(eps);
-      }
-      if (mode === 'iptables') {
-        const s = (out as SyncResult).render.stats;
-        m.rules.set({ table: 'nat' }, s.natRules + s.natRulesSkipped);
-        m.rules.set({ table: 'filter' }, s.filterRules);
-      } else if (mode === 'userspace')
-        m.rules.set({ table: 'userspace' }, (out as UserspaceSyncResult).rules);
-      else m.rules.set({ table: 'kube-proxy' }, (out as NftablesSync).activeChains.size);
-      resolveFirst();
-      return out;
+    sync: () => {
+      const run = meteredSync();
+      inflight = run.catch(() => {});
+      return run;
     },
     trace: (pkt, opts) => inner.trace(pkt, opts),
-    dispose: () => inner.dispose(),
+    dispose: async () => {
+      // The sync loop is stopped by now, but a sync may still be applying: let it finish, so no
+      // rule of ours lands after this proxy has let go (the next one may have written its own).
+      await inflight;
+      if (restarting && inner instanceof UserspaceProxier) {
+        const r = await inner.drain();
+        log(`drained ${r.connections} connection(s), ${r.cut} ended by the timeout`);
+      } else await inner.dispose();
+    },
   };
+  async function meteredSync(): Promise<unknown> {
+    const started = performance.now();
+    const applying = pendingChanges;
+    pendingChanges = [];
+    let out: unknown;
+    try {
+      out = await inner.sync();
+    } catch (e) {
+      pendingChanges = applying.concat(pendingChanges);
+      m.syncs.inc({ result: 'error' });
+      throw e;
+    }
+    const now = Date.now();
+    m.syncDuration.observe((performance.now() - started) / 1000);
+    m.syncs.inc({ result: 'success' });
+    m.lastSync.set(now / 1000);
+    for (const t of applying) m.programming.observe(Math.max(0, now - t) / 1000);
+    const st = inner.state;
+    if (st) {
+      m.services.set(st.services.size);
+      let eps = 0;
+      for (const list of st.endpoints.values()) eps += list.length;
+      m.endpoints.set(eps);
+    }
+    if (mode === 'iptables') {
+      const s = (out as SyncResult).render.stats;
+      m.rules.set({ table: 'nat' }, s.natRules + s.natRulesSkipped);
+      m.rules.set({ table: 'filter' }, s.filterRules);
+    } else if (mode === 'userspace') m.rules.set({ table: 'userspace' }, (out as UserspaceSyncResult).rules);
+    else m.rules.set({ table: 'kube-proxy' }, (out as NftablesSync).activeChains.size);
+    resolveFirst();
+    return out;
+  }
 
   // Metrics first: a port in use fails the start before any informer or rule exists.
   let http: Server | undefined;
@@ -290,24 +326,42 @@ export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
     `mode ${mode}, clusterCIDR ${o.clusterCIDR ?? '(none)'}, serviceCIDR ${o.serviceCIDR ?? '(unknown)'}, metrics ${metricsURL ?? 'off'}`,
   );
 
-  let disposed = false;
+  // Metrics close before the backend stops: a draining proxy must not hold the port the next
+  // process binds.
+  const stop = async () => {
+    for (const h of handlers) await h.dispose();
+    if (!t.informers) await factory.dispose();
+    if (http) {
+      http.closeAllConnections();
+      await new Promise<void>((r) => http!.close(() => r()));
+    }
+    await server.dispose();
+  };
+  let stopped: Promise<void> | undefined;
+  const stopOnce = (): Promise<void> => {
+    stopped ??= stop();
+    return stopped;
+  };
+  let cleaned = false;
   return {
     mode,
     backend: metered,
     registry,
     metricsURL,
     firstSync,
-    async dispose() {
-      if (disposed) return;
-      disposed = true;
-      for (const h of handlers) await h.dispose();
-      if (!t.informers) await factory.dispose();
-      await server.dispose();
-      if (http) {
-        http.closeAllConnections();
-        await new Promise<void>((r) => http!.close(() => r()));
+    async drain() {
+      if (!stopped) {
+        restarting = true;
+        log('draining for a restart: rules left to the next proxy');
       }
-      if (o.keepRulesOnDispose) return;
+      await stopOnce();
+    },
+    async dispose() {
+      // During or after a drain: end what is still relayed; the rules are the next proxy's.
+      if (restarting) await inner.dispose();
+      await stopOnce();
+      if (restarting || o.keepRulesOnDispose || cleaned) return;
+      cleaned = true;
       try {
         if (iptRunner) await cleanupIptables(iptRunner);
         if (nftRunner) await cleanupNftables(nftRunner);
