@@ -38,8 +38,8 @@ const BRIDGE = '10.244.1.1';
 const SRV = '10.244.1.5';
 const CLI = '10.244.1.7';
 const VIP = '10.96.0.18';
-const MODES = ['iptables', 'nftables', 'userspace'] as const;
-type Mode = (typeof MODES)[number];
+const KERNEL_MODES = ['iptables', 'nftables'] as const;
+type Mode = (typeof KERNEL_MODES)[number] | 'userspace';
 
 const ECHO_SERVER = `
 const net = require('node:net');
@@ -255,129 +255,130 @@ describe.skipIf(!isRoot)('a proxy restart keeps established TCP connections', ()
     await store.dispose();
   }, 60_000);
 
-  describe.each(MODES)('%s', (mode) => {
+  /** The proxies one mode's tests start; all killed and their rules removed after the mode. */
+  function proxies(mode: Mode) {
     const procs: NetnsProxy[] = [];
-    const start = async (extra: Partial<NetnsHostConfig> = {}) => {
-      const p = await startProxy(mode, extra);
-      procs.push(p);
-      return p;
-    };
     afterAll(async () => {
       for (const p of procs) await p.crash();
       // Whatever a failed test left: remove our rules so the next mode starts clean.
       await cleanupIptables(new ExecIptablesRunner({ netns: NS.node })).catch(() => {});
       await cleanupNftables(new ExecNftRunner({ netns: NS.node })).catch(() => {});
     }, 60_000);
-
-    it.skipIf(mode === 'userspace')(
-      'survives a crash and a graceful stop; new connections never fail meanwhile',
-      async () => {
-        const conns = new DisposableStore();
-        try {
-          const a = await start({ keepRulesOnExit: true });
-          const c1 = await longConnection(conns);
-          expect(await c1.send('l1')).toBe(`${SRV}:l1`);
-          const loop = await connectionLoop(conns);
-
-          // Crash: nothing runs for a while, the rules stay, then B's first sync rewrites them.
-          await a.crash();
-          expect(await liveRules(mode)).toContain(mode === 'nftables' ? 'table ip kube-proxy' : 'KUBE-SVC-');
-          expect(await c1.send('l2')).toBe(`${SRV}:l2`);
-          const b = await start({ keepRulesOnExit: true });
-          expect(await c1.send('l3')).toBe(`${SRV}:l3`);
-          expect(await freshConnection(conns, 'f1')).toBe(`${SRV}:f1`);
-
-          // Graceful stop keeping the rules, then C (which removes its rules when it exits).
-          b.signal('SIGTERM');
-          expect(await b.exit).toEqual({ code: 0, signal: null });
-          expect(await c1.send('l4')).toBe(`${SRV}:l4`);
-          await start();
-          expect(await c1.send('l5')).toBe(`${SRV}:l5`);
-          expect(await freshConnection(conns, 'f2')).toBe(`${SRV}:f2`);
-
-          const summary = await loop.stop();
-          expect(summary.failures).toEqual([]);
-          // The loop really ran across both restarts (several seconds at ~20 ms a connection).
-          expect(summary.ok).toBeGreaterThan(20);
-          expect(await c1.end()).toBe('closed');
-        } finally {
-          await conns.dispose();
-        }
+    return {
+      procs,
+      start: async (extra: Partial<NetnsHostConfig> = {}) => {
+        const p = await startProxy(mode, extra);
+        procs.push(p);
+        return p;
       },
-      60_000,
-    );
+    };
+  }
 
-    it.runIf(mode === 'userspace')(
-      'a crash ends the connections the proxy relayed',
-      async () => {
-        const conns = new DisposableStore();
-        try {
-          const a = await start({ keepRulesOnExit: true });
-          const c0 = await longConnection(conns);
-          expect(await c0.send('x1')).toBe(`${SRV}:x1`);
-          await a.crash();
-          // The relay was a pair of sockets in the dead process: the kernel resets the client side.
-          expect(await c0.next()).toMatch(/^(error ECONNRESET|closed)$/);
-          // The next proxy serves new connections once its first sync points the rules at it.
-          await start({ keepRulesOnExit: true });
-          expect(await freshConnection(conns, 'x2')).toBe(`${SRV}:x2`);
-        } finally {
-          await conns.dispose();
-        }
-      },
-      60_000,
-    );
+  describe.each(KERNEL_MODES)('%s', (mode) => {
+    const { start } = proxies(mode);
 
-    it.runIf(mode === 'userspace')(
-      'a graceful restart drains: the old process relays only its connection and exits when it closes',
-      async () => {
-        const conns = new DisposableStore();
-        try {
-          // The proxy the crash test left running, or a new one when that test did not run.
-          const last = procs.at(-1);
-          const old =
-            last && !last.hasExited ? last : await start({ keepRulesOnExit: true, drainTimeoutMs: 30_000 });
-          const c1 = await longConnection(conns);
-          expect(await c1.send('l1')).toBe(`${SRV}:l1`);
-          const before = await old.stats();
-          expect(before.openConnections).toBe(1);
+    it('survives a crash and a graceful stop; new connections never fail meanwhile', async () => {
+      const conns = new DisposableStore();
+      try {
+        const a = await start({ keepRulesOnExit: true });
+        const c1 = await longConnection(conns);
+        expect(await c1.send('l1')).toBe(`${SRV}:l1`);
+        const loop = await connectionLoop(conns);
 
-          old.signal('SIGTERM');
-          await expect.poll(async () => (await old.stats()).listening, { timeout: 10_000 }).toBe(0);
-          expect(await c1.send('l2')).toBe(`${SRV}:l2`);
+        // Crash: nothing runs for a while, the rules stay, then B's first sync rewrites them.
+        await a.crash();
+        expect(await liveRules(mode)).toContain(mode === 'nftables' ? 'table ip kube-proxy' : 'KUBE-SVC-');
+        expect(await c1.send('l2')).toBe(`${SRV}:l2`);
+        const b = await start({ keepRulesOnExit: true });
+        expect(await c1.send('l3')).toBe(`${SRV}:l3`);
+        expect(await freshConnection(conns, 'f1')).toBe(`${SRV}:f1`);
 
-          const next = await start();
-          expect(next.pid).not.toBe(old.pid);
-          expect(await c1.send('l3')).toBe(`${SRV}:l3`);
-          for (let i = 0; i < 3; i++) expect(await freshConnection(conns, `f${i}`)).toBe(`${SRV}:f${i}`);
-          // New connections went to the new process; the old one still holds only c1.
-          expect((await next.stats()).relayed).toBe(3);
-          const during = await old.stats();
-          expect(during).toMatchObject({ listening: 0, openConnections: 1, relayed: before.relayed });
-          expect(old.hasExited).toBe(false);
+        // Graceful stop keeping the rules, then C (which removes its rules when it exits).
+        b.signal('SIGTERM');
+        expect(await b.exit).toEqual({ code: 0, signal: null });
+        expect(await c1.send('l4')).toBe(`${SRV}:l4`);
+        await start();
+        expect(await c1.send('l5')).toBe(`${SRV}:l5`);
+        expect(await freshConnection(conns, 'f2')).toBe(`${SRV}:f2`);
 
-          // c1 ends: the old process has nothing left to relay and exits, removing no rule.
-          expect(await c1.end()).toBe('closed');
-          expect(
-            await Promise.race([old.exit, new Promise((r) => setTimeout(() => r('still running'), 15_000))]),
-          ).toEqual({
-            code: 0,
-            signal: null,
-          });
-          // The steering rule is the new process's, untouched by the old one's exit.
-          const { listenerPorts } = await next.stats();
-          expect(listenerPorts).toHaveLength(1);
-          expect(listenerPorts).not.toEqual(before.listenerPorts);
-          const steered = new RegExp(`-d ${VIP}/32 .*-j REDIRECT --to-ports (\\d+)`).exec(
-            await liveRules(mode),
-          );
-          expect(Number(steered?.[1])).toBe(listenerPorts[0]);
-          expect(await freshConnection(conns, 'after')).toBe(`${SRV}:after`);
-        } finally {
-          await conns.dispose();
-        }
-      },
-      60_000,
-    );
+        const summary = await loop.stop();
+        expect(summary.failures).toEqual([]);
+        // The loop really ran across both restarts (several seconds at ~20 ms a connection).
+        expect(summary.ok).toBeGreaterThan(20);
+        expect(await c1.end()).toBe('closed');
+      } finally {
+        await conns.dispose();
+      }
+    }, 60_000);
+  });
+
+  describe('userspace', () => {
+    const mode: Mode = 'userspace';
+    const { procs, start } = proxies(mode);
+
+    it('a crash ends the connections the proxy relayed', async () => {
+      const conns = new DisposableStore();
+      try {
+        const a = await start({ keepRulesOnExit: true });
+        const c0 = await longConnection(conns);
+        expect(await c0.send('x1')).toBe(`${SRV}:x1`);
+        await a.crash();
+        // The relay was a pair of sockets in the dead process: the kernel resets the client side.
+        expect(await c0.next()).toMatch(/^(error ECONNRESET|closed)$/);
+        // The next proxy serves new connections once its first sync points the rules at it.
+        await start({ keepRulesOnExit: true });
+        expect(await freshConnection(conns, 'x2')).toBe(`${SRV}:x2`);
+      } finally {
+        await conns.dispose();
+      }
+    }, 60_000);
+
+    it('a graceful restart drains: the old process relays only its connection and exits when it closes', async () => {
+      const conns = new DisposableStore();
+      try {
+        // The proxy the crash test left running, or a new one when that test did not run.
+        const last = procs.at(-1);
+        const old =
+          last && !last.hasExited ? last : await start({ keepRulesOnExit: true, drainTimeoutMs: 30_000 });
+        const c1 = await longConnection(conns);
+        expect(await c1.send('l1')).toBe(`${SRV}:l1`);
+        const before = await old.stats();
+        expect(before.openConnections).toBe(1);
+
+        old.signal('SIGTERM');
+        await expect.poll(async () => (await old.stats()).listening, { timeout: 10_000 }).toBe(0);
+        expect(await c1.send('l2')).toBe(`${SRV}:l2`);
+
+        const next = await start();
+        expect(next.pid).not.toBe(old.pid);
+        expect(await c1.send('l3')).toBe(`${SRV}:l3`);
+        for (let i = 0; i < 3; i++) expect(await freshConnection(conns, `f${i}`)).toBe(`${SRV}:f${i}`);
+        // New connections went to the new process; the old one still holds only c1.
+        expect((await next.stats()).relayed).toBe(3);
+        const during = await old.stats();
+        expect(during).toMatchObject({ listening: 0, openConnections: 1, relayed: before.relayed });
+        expect(old.hasExited).toBe(false);
+
+        // c1 ends: the old process has nothing left to relay and exits, removing no rule.
+        expect(await c1.end()).toBe('closed');
+        expect(
+          await Promise.race([old.exit, new Promise((r) => setTimeout(() => r('still running'), 15_000))]),
+        ).toEqual({
+          code: 0,
+          signal: null,
+        });
+        // The steering rule is the new process's, untouched by the old one's exit.
+        const { listenerPorts } = await next.stats();
+        expect(listenerPorts).toHaveLength(1);
+        expect(listenerPorts).not.toEqual(before.listenerPorts);
+        const steered = new RegExp(`-d ${VIP}/32 .*-j REDIRECT --to-ports (\\d+)`).exec(
+          await liveRules(mode),
+        );
+        expect(Number(steered?.[1])).toBe(listenerPorts[0]);
+        expect(await freshConnection(conns, 'after')).toBe(`${SRV}:after`);
+      } finally {
+        await conns.dispose();
+      }
+    }, 60_000);
   });
 });
