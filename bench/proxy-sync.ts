@@ -8,8 +8,10 @@
  * Three modes: `iptables` (the system's iptables-restore, here iptables-nft), `iptables-legacy`
  * (the same proxier and payload through iptables-legacy-restore/-save: the x_tables kernel path
  * upstream's numbers were measured on), and `nftables`. iptables-nft is slow with large payloads,
- * so it gets smaller sizes by default.
- * Needs root; namespaces are `pn-h5-bs<pid>-<n>` and are removed at the end.
+ * so it gets smaller sizes by default. Under each row, where our sync's time went (the
+ * proxier's own timings, medians): fold the changes, render, wait for the live-ruleset read
+ * (iptables full syncs; the read runs while rendering), parse it, apply, conntrack.
+ * Needs root; namespaces are `pn-h5s-bs<pid>-<n>` and are removed at the end.
  *
  *   npx tsx bench/proxy-sync.ts [--services 1000,5000,10000] [--iptables-services 1000,2000]
  *                               [--modes iptables,iptables-legacy,nftables] [--rounds 3]
@@ -29,7 +31,7 @@ const SIZES = (opt('--services') ?? '1000,5000,10000').split(',').map(Number);
 const IPT_NFT_SIZES = (opt('--iptables-services') ?? '1000,2000').split(',').map(Number);
 const MODES = (opt('--modes') ?? 'iptables,iptables-legacy,nftables').split(',') as Mode[];
 const ROUNDS = Number(opt('--rounds') ?? 3);
-const PREFIX = `pn-h5-bs${process.pid}`;
+const PREFIX = `pn-h5s-bs${process.pid}`;
 let seq = 0;
 const live = new Set<string>();
 
@@ -84,6 +86,14 @@ function bare(ns: string, cmd: string, argv: string[], input: string): number {
 }
 
 type Mode = 'iptables' | 'iptables-legacy' | 'nftables';
+/** The proxiers' phase timings (the nftables proxier has no read or parse phase). */
+type Timings = Record<string, number>;
+
+/** `fold 3 · render 40 · ...`: per-phase medians over rounds. */
+function breakdown(rounds: Timings[]): string {
+  const keys = Object.keys(rounds[0] ?? {});
+  return keys.map((k) => `${k} ${median(rounds.map((r) => r[k] ?? 0)).toFixed(0)}`).join(' · ');
+}
 
 /** Runs iptables-restore/-save as their -legacy variants. */
 const legacyExec: Exec = {
@@ -115,10 +125,10 @@ async function fullSync(mode: Mode, n: number) {
   for (const s of objs.slices) proxier.onEndpointSliceUpdate(s, false);
   const events = performance.now() - t0;
   const t1 = performance.now();
-  await proxier.sync();
+  const { timings } = await proxier.sync();
   const sync = performance.now() - t1;
   const payload = mode === 'nftables' ? nft.txs.at(-1)! : ipt.payloads.at(-1)!;
-  return { ns, events, sync, payload, proxier, objs, ipt, nft };
+  return { ns, events, sync, payload, proxier, objs, ipt, nft, timings: timings as unknown as Timings };
 }
 
 async function main(): Promise<void> {
@@ -136,6 +146,7 @@ async function main(): Promise<void> {
       const ours: number[] = [];
       const bares: number[] = [];
       const evs: number[] = [];
+      const phases: Timings[] = [];
       let size = 0;
       for (let r = 0; r < ROUNDS; r++) {
         const f = await fullSync(mode, n);
@@ -148,6 +159,7 @@ async function main(): Promise<void> {
         );
         ours.push(f.sync);
         evs.push(f.events);
+        phases.push(f.timings);
         size = f.payload.length;
         delNs(ns2);
         // Partial sync at the largest size: one endpoint of one service replaced.
@@ -160,7 +172,7 @@ async function main(): Promise<void> {
             false,
           );
           const t = performance.now();
-          await f.proxier.sync();
+          const { timings } = await f.proxier.sync();
           const partial = performance.now() - t;
           const pl = mode === 'nftables' ? f.nft.txs.at(-1)! : f.ipt.payloads.at(-1)!;
           const ns3 = newNs();
@@ -175,6 +187,7 @@ async function main(): Promise<void> {
           console.log(
             `${mode.padEnd(15)} ${String(n).padStart(8)}  partial sync (1 endpoint changed) ${ms(partial)}   bare ${ms(barePartial)}   ratio ${(partial / barePartial).toFixed(2)}   ${(pl.length / 1024).toFixed(0)} KiB`,
           );
+          console.log(`${''.padEnd(26)}partial: ${breakdown([timings as unknown as Timings])} ms`);
         }
         delNs(f.ns);
       }
@@ -182,6 +195,7 @@ async function main(): Promise<void> {
       console.log(
         `${mode.padEnd(15)} ${String(n).padStart(8)} ${ms(median(evs))} ${ms(o)}  ${ms(b)}   ${(o / b).toFixed(2)}   ${(size / 1024).toFixed(0)} KiB`,
       );
+      console.log(`${''.padEnd(26)}full sync: ${breakdown(phases)} ms`);
     }
   }
 }

@@ -50,8 +50,8 @@ export interface SyncTimings {
   /** Rendering: services whose text was missing or stale, then joining the payload. */
   render: number;
   /**
-   * Waiting for the live ruleset (full syncs): `iptables-save` runs while the services are
-   * rendered, so this is only the part of its run time the render did not cover.
+   * The live-ruleset read (full syncs): starting `iptables-save`, then waiting for it after the
+   * render, which it runs alongside — only the part of its run time the render did not cover.
    */
   readWait: number;
   /** Finding hooks and stale chains in the saved ruleset. */
@@ -153,6 +153,12 @@ export class IptablesProxier implements ProxyBackend {
       t = now;
       return d;
     };
+    const fullSync = this.needFullSync;
+    // The read goes first: iptables-save runs while this process folds and renders.
+    const reading = fullSync ? this.opts.runner.save(['nat', 'filter']) : undefined;
+    // Awaited below; until then a failed read must not count as an unhandled rejection.
+    reading?.catch(() => {});
+    timings.readWait = lap();
     const { updatedServices, staleUdpEndpoints, newlyActiveUdpServices } = this.state.apply(
       this.services,
       this.endpoints,
@@ -160,20 +166,16 @@ export class IptablesProxier implements ProxyBackend {
     for (const s of updatedServices) this.pendingUpdated.add(s);
     this.pendingConntrack.staleUdpEndpoints.push(...staleUdpEndpoints);
     this.pendingConntrack.newlyActiveUdpServices.push(...newlyActiveUdpServices);
-    const fullSync = this.needFullSync;
     let existing: string[] | undefined;
     let jumps: JumpRule[] = [];
     timings.fold = lap();
-    const reading = fullSync ? this.opts.runner.save(['nat', 'filter']) : undefined;
-    // Awaited below; until then a failed read must not count as an unhandled rejection.
-    reading?.catch(() => {});
     try {
       const renderedBefore = this.cache.rendered;
       this.cache.prepare(this.state, this.opts);
       timings.render = lap();
       if (reading) {
         const saved = await reading;
-        timings.readWait = lap();
+        timings.readWait += lap();
         existing = chainsInSave(saved, 'nat');
         jumps = missingJumps(saved);
         timings.parse = lap();
