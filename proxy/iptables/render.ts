@@ -11,6 +11,7 @@ import { categorizeEndpoints } from '../model/endpoints.ts';
 import type { ProxyState } from '../model/tracker.ts';
 import type { EndpointInfo, ServicePortInfo } from '../model/types.ts';
 import { endpointChainName, portProtoHash } from '../util/hash.ts';
+import { ServiceOrder, sortedServices } from '../util/order.ts';
 
 /** Top-level chain names (upstream's). */
 export const KUBE_SERVICES = 'KUBE-SERVICES';
@@ -245,9 +246,7 @@ export function probability(n: number): string {
 }
 
 /** Sorted service ports, so output is deterministic. */
-export function sortedServices(state: ProxyState): ServicePortInfo[] {
-  return [...state.services.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-}
+export { sortedServices };
 
 /**
  * Everything one service port contributes to a payload, as finished text. The top-level rules
@@ -290,6 +289,8 @@ function textOptionsKey(o: IptablesRenderOptions): string {
 export class IptablesRenderCache {
   private entries = new Map<string, PortText>();
   private optionsKey = '';
+  /** The sorted order of service ports, kept while the set of ports is unchanged. */
+  readonly order = new ServiceOrder();
   /** Service ports rendered (cache misses) since the cache was created; for tests and benches. */
   rendered = 0;
 
@@ -578,7 +579,7 @@ export function renderIptables(state: ProxyState, opts: IptablesRenderOptions = 
 
   const active = new Set<string>();
   let totalEndpoints = 0;
-  const services = sortedServices(state);
+  const services = opts.cache ? cache.order.sorted(state) : sortedServices(state);
 
   for (const svc of services) {
     // A partial sync writes the chains of changed services only. Text cached from other inputs

@@ -9,11 +9,11 @@
  * Each service port's text is rendered once per change and kept in an NftablesRenderCache.
  */
 
-import { sortedServices } from '../iptables/render.ts';
 import { categorizeEndpoints } from '../model/endpoints.ts';
 import type { ProxyState } from '../model/tracker.ts';
 import type { EndpointInfo, ServicePortInfo } from '../model/types.ts';
 import { hashBase32 } from '../util/hash.ts';
+import { ServiceOrder, sortedServices } from '../util/order.ts';
 
 /** Our table's name (family ip). */
 export const NFT_TABLE = 'kube-proxy';
@@ -91,7 +91,10 @@ export interface NftablesSyncOptions extends NftablesRenderOptions {
   fullSync?: boolean;
   /** `namespace/name` of services whose chains must be rewritten on a partial sync. */
   updatedServices?: ReadonlySet<string>;
-  /** Service/endpoint chains and affinity sets that exist now (from the previous sync). */
+  /**
+   * Service/endpoint chains and affinity sets that exist now: the activeChains/activeSets of the
+   * previous sync (with `previous`, of that same sync).
+   */
   existingChains?: Iterable<string>;
   existingSets?: Iterable<string>;
   /**
@@ -132,6 +135,8 @@ function planOptionsKey(o: NftablesRenderOptions): string {
 export class NftablesRenderCache {
   private entries = new Map<string, NftPortPlan>();
   private optionsKey = '';
+  /** The sorted order of service ports, kept while the set of ports is unchanged. */
+  readonly order = new ServiceOrder();
   /** Service ports rendered (cache misses) since the cache was created. */
   rendered = 0;
 
@@ -316,16 +321,41 @@ export function renderNftablesSync(state: ProxyState, opts: NftablesSyncOptions 
   const cache = opts.cache ?? new NftablesRenderCache();
   const renderedBefore = cache.rendered;
   const ports = new Map<string, NftPortPlan>();
-  const activeChains = new Set<string>();
-  const activeSets = new Set<string>();
-  for (const svc of sortedServices(state)) {
-    const plan = cache.get(state, svc, opts);
-    ports.set(svc.key, plan);
-    for (const [c] of plan.chains) activeChains.add(c);
-    for (const [n] of plan.sets) activeSets.add(n);
-  }
+  for (const svc of opts.cache ? cache.order.sorted(state) : sortedServices(state))
+    ports.set(svc.key, cache.get(state, svc, opts));
   cache.prune(state);
   const rendered = cache.rendered - renderedBefore;
+  const previous = opts.previous;
+  const incremental =
+    opts.fullSync === false &&
+    previous !== undefined &&
+    opts.existingChains instanceof Set &&
+    opts.existingSets instanceof Set;
+  let activeChains: Set<string>;
+  let activeSets: Set<string>;
+  if (incremental) {
+    // The live table's chains and sets, minus those of plans that changed, plus their new
+    // ones: work in proportion to the change, not to the number of services.
+    activeChains = new Set(opts.existingChains);
+    activeSets = new Set(opts.existingSets);
+    for (const [k, old] of previous)
+      if (ports.get(k) !== old) {
+        for (const [c] of old.chains) activeChains.delete(c);
+        for (const [n] of old.sets) activeSets.delete(n);
+      }
+    for (const [k, p] of ports)
+      if (previous.get(k) !== p) {
+        for (const [c] of p.chains) activeChains.add(c);
+        for (const [n] of p.sets) activeSets.add(n);
+      }
+  } else {
+    activeChains = new Set<string>();
+    activeSets = new Set<string>();
+    for (const p of ports.values()) {
+      for (const [c] of p.chains) activeChains.add(c);
+      for (const [n] of p.sets) activeSets.add(n);
+    }
+  }
 
   if (opts.fullSync === false) {
     const tx = partialTransaction(table, ports, activeChains, activeSets, opts);
@@ -419,7 +449,21 @@ function partialTransaction(
   const deleted: string[] = [];
   // Stale chains can only belong to changed services, and nothing references them any more
   // (their elements were deleted above). Endpoint chains go after the chains that jumped to them.
-  const stale = [...new Set(opts.existingChains ?? [])].filter((c) => !activeChains.has(c));
+  let existingChains: Iterable<string> = opts.existingChains ?? [];
+  let existingSets: Iterable<string> = opts.existingSets ?? [];
+  if (previous) {
+    // Only the old plans of changed ports can hold chains or sets that are now stale.
+    const chains: string[] = [];
+    const sets: string[] = [];
+    for (const [k, old] of previous)
+      if (ports.get(k) !== old) {
+        for (const [c] of old.chains) chains.push(c);
+        for (const [n] of old.sets) sets.push(n);
+      }
+    existingChains = chains;
+    existingSets = sets;
+  }
+  const stale = [...new Set(existingChains)].filter((c) => !activeChains.has(c));
   stale.sort(
     (a, b) => Number(a.startsWith('endpoint-')) - Number(b.startsWith('endpoint-')) || (a < b ? -1 : 1),
   );
@@ -427,7 +471,7 @@ function partialTransaction(
     lines.push(`delete chain ip ${table} ${c}`);
     deleted.push(c);
   }
-  for (const n of [...new Set(opts.existingSets ?? [])].filter((x) => !activeSets.has(x)).sort()) {
+  for (const n of [...new Set(existingSets)].filter((x) => !activeSets.has(x)).sort()) {
     lines.push(`delete set ip ${table} ${n}`);
     deleted.push(n);
   }
