@@ -4,7 +4,8 @@
  * (Debian's nginx, temp config, its own pid/log paths, keep-alive upstream) and a plain Node
  * reverse proxy written with node:http (the "Node peer"). Same backend, same request, same
  * connection count; configurations alternate over several rounds and the median is reported.
- * Backend, router and peer each run in a child process of their own (`--role`), at nice -10.
+ * Backend, router and peer each run in a child process of their own (`--role`), at nice -10,
+ * started from an esbuild bundle of this file as `podnet up` starts the router.
  *
  *   npx tsx bench/ingress.ts [--seconds 4] [--rounds 3] [--conns 32] [--write]
  *   (--write updates bench/RESULTS-ingress.md)
@@ -22,6 +23,7 @@ import { findResource } from '../src/api/resources.ts';
 import { startTestServer } from '../src/apiserver/testing.ts';
 import { InformerFactory } from '../src/client/factory.ts';
 import { ApiClient } from '../src/client/rest.ts';
+import { bundleEntry } from '../src/cluster/bundle.ts';
 import { openStore } from '../src/store/index.ts';
 import type { ObjectStore } from '../src/store/types.ts';
 
@@ -215,15 +217,19 @@ async function role(name: string): Promise<void> {
   process.stdin.on('end', () => process.exit(0));
 }
 
+/**
+ * How role processes start: this file bundled with esbuild, as a cluster runs the router (from a
+ * bundle, not through tsx, whose per-function name wrappers cost the hot path); tsx if bundling
+ * fails.
+ */
+let roleCommand: string[] | undefined;
+
 /** Spawns `role` as a child at raised priority; resolves with its port and a stop function. */
 async function spawnRole(name: string, bport = 0): Promise<{ port: number; pid: number; stop(): void }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', import.meta.filename, '--role', name, '--backend-port', String(bport)],
-    {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  );
+  const [cmd, ...argv] = roleCommand ?? [process.execPath, '--import', 'tsx', import.meta.filename];
+  const child = spawn(cmd!, [...argv, '--role', name, '--backend-port', String(bport)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   try {
     setPriority(child.pid!, -10);
   } catch {
@@ -287,6 +293,11 @@ async function main() {
   } catch {
     // Not root.
   }
+  roleCommand = await bundleEntry(
+    import.meta.filename,
+    join(import.meta.dirname, '..', 'node_modules', '.cache', 'podnet', 'bench-ingress.mjs'),
+    (l) => console.error(l),
+  );
   const backend = await spawnRole('backend');
   const bport = backend.port;
   const target = { host: '127.0.0.2', port: bport };

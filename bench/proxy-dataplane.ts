@@ -128,6 +128,15 @@ interface WrkResult {
   p50: number;
   p99: number;
   errors: number;
+  /** User+system CPU of the proxy process per request, µs (userspace and haproxy only). */
+  cpu: number;
+}
+
+/** User+system CPU time of a process so far, in µs (from /proc; clock ticks of 10 ms). */
+function cpuMicros(pid: number): number {
+  const f = sh(['cat', `/proc/${pid}/stat`]);
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 function toMs(v: string): number {
@@ -136,17 +145,20 @@ function toMs(v: string): number {
   return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
 }
 
-function wrk(cli: string, url: string, close: boolean, seconds = SECONDS): WrkResult {
+function wrk(cli: string, url: string, close: boolean, seconds = SECONDS, cpuPid?: number): WrkResult {
   const argv = ['wrk', '-t1', `-c${CONNS}`, `-d${seconds}s`, '--latency'];
   if (close) argv.push('-H', 'Connection: close');
+  const cpu0 = cpuPid ? cpuMicros(cpuPid) : 0;
   const out = inNs(cli, ...argv, url);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+  const cpu = cpuPid ? (cpuMicros(cpuPid) - cpu0) / requests : Number.NaN;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
   const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
   const e = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   const errors = e ? Number(e[1]) + Number(e[3]) + Number(e[4]) + non2xx : non2xx;
-  return { rps, p50, p99, errors };
+  return { rps, p50, p99, errors, cpu };
 }
 
 /** Polls `url` from a client namespace until it answers (10 s). */
@@ -169,6 +181,8 @@ interface Target {
   layout: Layout;
   /** Measured one after another: a row name and the URL wrk loads. */
   urls: { name: string; url: string }[];
+  /** The process doing the relaying, whose CPU per request is reported (userspace, haproxy). */
+  pid?: number;
   setUp(): Promise<void>;
   tearDown(): Promise<void>;
 }
@@ -202,6 +216,7 @@ function proxyTarget(layout: Layout, mode: Mode): Target {
         makeSlice('bench', 'web', 'web-a', (s) => (s.endpoints = [ep(SERVER_IP, { node: 'node-1' })])),
       );
       await proxy.sync();
+      if (mode === 'userspace') this.pid = (await proxy.stats()).pid;
       await waitFor(place.cli, SERVICE_URL, () => `ClusterIP (${mode}, ${layout}) did not answer`);
     },
     async tearDown() {
@@ -233,6 +248,8 @@ function haproxyTarget(layout: Layout): Target {
     urls: [{ name: 'haproxy (REDIRECT, tcp)', url: SERVICE_URL }],
     async setUp() {
       hap = await start(place.node, ['haproxy', '-db', '-f', HAPROXY_CFG]);
+      // `ip netns exec` execs haproxy: same pid.
+      this.pid = hap.pid;
       let err = '';
       hap.stderr!.on('data', (d: Buffer) => (err += d));
       inNs(place.node, 'iptables', '-t', 'nat', '-A', ...rule);
@@ -305,7 +322,7 @@ async function main(): Promise<void> {
   );
   const samples = new Map<string, { layout: Layout; name: string; ka: WrkResult[]; cc: WrkResult[] }>();
   const f = (r: WrkResult) =>
-    `${r.rps.toFixed(0).padStart(7)} req/s p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} ms${r.errors ? ` (${r.errors} errors)` : ''}`;
+    `${r.rps.toFixed(0).padStart(7)} req/s p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} ms${Number.isNaN(r.cpu) ? '' : ` cpu ${r.cpu.toFixed(0)} µs/req`}${r.errors ? ` (${r.errors} errors)` : ''}`;
   for (let round = 0; round <= ROUNDS; round++) {
     for (const t of chosen) {
       const cli = PLACE[t.layout].cli;
@@ -318,8 +335,9 @@ async function main(): Promise<void> {
             wrk(cli, u.url, true, 2);
             continue;
           }
-          const ka = wrk(cli, u.url, false);
-          const cc = wrk(cli, u.url, true);
+          const pid = u.url === SERVICE_URL ? t.pid : undefined;
+          const ka = wrk(cli, u.url, false, SECONDS, pid);
+          const cc = wrk(cli, u.url, true, SECONDS, pid);
           const key = `${t.layout}|${u.name}`;
           const s = samples.get(key) ?? { layout: t.layout, name: u.name, ka: [], cc: [] };
           s.ka.push(ka);
@@ -340,18 +358,20 @@ async function main(): Promise<void> {
     p50: median(rs.map((r) => r.p50)),
     p99: median(rs.map((r) => r.p99)),
     errors: rs.reduce((a, r) => a + r.errors, 0),
+    cpu: median(rs.map((r) => r.cpu)),
   });
+  const cpu = (r: WrkResult) => (Number.isNaN(r.cpu) ? '—' : r.cpu.toFixed(0));
   console.log(
-    '| layout | target | keep-alive req/s | p50 ms | p99 ms | conn-close req/s | p50 ms | p99 ms | errors |',
+    '| layout | target | keep-alive req/s | p50 ms | p99 ms | CPU µs/req | conn-close req/s | p50 ms | p99 ms | CPU µs/req | errors |',
   );
-  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const byName = new Map<string, { ka: WrkResult; cc: WrkResult }>();
   for (const [key, s] of samples) {
     const ka = med(s.ka);
     const cc = med(s.cc);
     byName.set(key, { ka, cc });
     console.log(
-      `| ${s.layout} | ${s.name} | ${ka.rps.toFixed(0)} | ${ka.p50.toFixed(2)} | ${ka.p99.toFixed(2)} | ${cc.rps.toFixed(0)} | ${cc.p50.toFixed(2)} | ${cc.p99.toFixed(2)} | ${ka.errors + cc.errors} |`,
+      `| ${s.layout} | ${s.name} | ${ka.rps.toFixed(0)} | ${ka.p50.toFixed(2)} | ${ka.p99.toFixed(2)} | ${cpu(ka)} | ${cc.rps.toFixed(0)} | ${cc.p50.toFixed(2)} | ${cc.p99.toFixed(2)} | ${cpu(cc)} | ${ka.errors + cc.errors} |`,
     );
   }
   console.log('\n| layout | ratio (median req/s) | keep-alive | conn-close | goal |');

@@ -114,6 +114,24 @@ interface PortEntry {
   listeners: Partial<Record<TrafficKind, Listener>>;
 }
 
+/**
+ * Copies `from` to `to` with backpressure, and passes `from`'s FIN on as `to`'s. The same job as
+ * `from.pipe(to)` without the stream plumbing pipe() sets up for every connection (listeners,
+ * state objects, ticks): with a new connection per request that plumbing was a large part of
+ * the balancer's CPU per connection.
+ */
+function relay(from: net.Socket, to: net.Socket): void {
+  from.on('data', (chunk: Buffer) => {
+    // The other side is gone (its close handler ends this one): drop what is still in flight.
+    if (to.writableEnded || to.destroyed) return;
+    if (!to.write(chunk)) from.pause();
+  });
+  to.on('drain', () => from.resume());
+  from.once('end', () => {
+    if (!to.destroyed) to.end();
+  });
+}
+
 /** kube-proxy's userspace mode. */
 export class UserspaceProxier implements ProxyBackend {
   readonly name = 'userspace';
@@ -310,7 +328,13 @@ export class UserspaceProxier implements ProxyBackend {
 
   private accept(entry: PortEntry, kind: TrafficKind, client: net.Socket): void {
     const svc = entry.balancer.service;
-    const clientIP = (client.remoteAddress ?? '').replace(/^::ffff:/, '');
+    // remoteAddress costs a getpeername() per connection: ask only when the choice depends on it
+    // (ClientIP affinity; outside traffic under externalTrafficPolicy Local) or to log a refusal.
+    const peer = () => (client.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const clientIP =
+      svc.sessionAffinity.type === 'ClientIP' || (kind === 'external' && svc.externalPolicyLocal)
+        ? peer()
+        : '';
     client.on('error', () => {});
     // Relay segments as they come: Nagle here would hold small replies for the peer's delayed ACK.
     client.setNoDelay(true);
@@ -327,12 +351,12 @@ export class UserspaceProxier implements ProxyBackend {
       const choice = entry.balancer.next(kind, clientIP, this.now(), tried);
       if (typeof choice === 'string') {
         this.stats.rejected++;
-        if (tried.size > 0) this.log(`${svc.nameString}: every endpoint refused ${clientIP}`);
+        if (tried.size > 0) this.log(`${svc.nameString}: every endpoint refused ${peer()}`);
         client.resetAndDestroy();
         return;
       }
       tried.add(choice.endpoint);
-      // Half-open on both sides: a client's FIN is passed on (pipe ends the other side) while
+      // Half-open on both sides: a client's FIN is passed on (relay() ends the other side) while
       // the reply still flows back, as the kernel backends would carry it.
       const backend = net.connect({ host: choice.ip, port: choice.port, allowHalfOpen: true, noDelay: true });
       const timer = setTimeout(
@@ -349,8 +373,8 @@ export class UserspaceProxier implements ProxyBackend {
         );
         this.sockets.add(backend);
         backend.once('close', () => this.sockets.delete(backend));
-        client.pipe(backend);
-        backend.pipe(client);
+        relay(client, backend);
+        relay(backend, client);
         client.resume();
       });
       backend.on('error', (e) => {
