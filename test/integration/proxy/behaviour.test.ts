@@ -23,6 +23,11 @@
 //   dns     10.96.0.16:53/UDP                    → b1, b2 :5353
 //   noep    10.96.0.17:80                        → (none)
 //   echo    10.96.0.18:80                        → b1, b2 :9090 (long-lived connections)
+//   lb      10.96.0.19:80  LoadBalancer 192.168.0.200, NodePort 30083 → b1, b2
+//   ext     10.96.0.20:80  externalIPs 192.168.0.201 → b1, b2
+//   hdl     None (headless)                      → b1: no rule, no listener
+// The client reaches the LB IP and the external IP through the node (host routes: nothing on
+// the LAN answers ARP for them here, as an L2 announcer would).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointSliceObject, ServiceObject } from '../../../proxy/model/types.ts';
@@ -47,6 +52,8 @@ const B1 = '10.244.1.5';
 const B2 = '10.244.1.6';
 const P3 = '10.244.1.7';
 const REMOTE = '10.244.2.9';
+const LB_IP = '192.168.0.200';
+const EXT_IP = '192.168.0.201';
 const MODES = ['iptables', 'nftables', 'userspace'] as const;
 type Mode = (typeof MODES)[number];
 
@@ -172,6 +179,7 @@ async function topology(store: DisposableStore): Promise<void> {
   await ip(NS.cli, 'addr', 'add', `${CLIENT}/24`, 'dev', 'eth0');
   await ip(NS.cli, 'link', 'set', 'eth0', 'up');
   await ip(NS.cli, 'route', 'add', 'default', 'via', NODE_IP);
+  for (const vip of [LB_IP, EXT_IP]) await ip(NS.cli, 'route', 'add', `${vip}/32`, 'via', NODE_IP);
   await ip(NS.node, 'route', 'add', '10.96.0.0/12', 'via', CLIENT);
   await realExec.run('sysctl', ['-qw', 'net.ipv4.ip_forward=1'], { netns: NS.node });
   // A hairpinned packet leaves br0 the way it came in; the ICMP redirect the kernel would send
@@ -220,6 +228,17 @@ function objects(): { services: ServiceObject[]; slices: EndpointSliceObject[] }
     }),
     makeService('ns1', 'noep', (s) => (s.spec.clusterIP = '10.96.0.17')),
     makeService('ns1', 'echo', (s) => (s.spec.clusterIP = '10.96.0.18')),
+    makeService('ns1', 'lb', (s) => {
+      s.spec.type = 'LoadBalancer';
+      s.spec.clusterIP = '10.96.0.19';
+      s.spec.ports![0]!.nodePort = 30083;
+      s.status = { loadBalancer: { ingress: [{ ip: LB_IP }] } };
+    }),
+    makeService('ns1', 'ext', (s) => {
+      s.spec.clusterIP = '10.96.0.20';
+      s.spec.externalIPs = [EXT_IP];
+    }),
+    makeService('ns1', 'hdl', (s) => (s.spec.clusterIP = 'None')),
   ];
   const slice = (svc: string, eps: ReturnType<typeof ep>[]) =>
     makeSlice('ns1', svc, `${svc}-a`, (s) => (s.endpoints = eps));
@@ -232,6 +251,9 @@ function objects(): { services: ServiceObject[]; slices: EndpointSliceObject[] }
     slice('hair', [ep(B1, n1)]),
     dnsSlice([B1, B2]),
     echoSlice([B1, B2]),
+    slice('lb', [ep(B1, n1), ep(B2, n1)]),
+    slice('ext', [ep(B1, n1), ep(B2, n1)]),
+    slice('hdl', [ep(B1, n1)]),
   ];
   return { services, slices };
 }
@@ -361,6 +383,30 @@ describe.skipIf(!isRoot)('Service behaviour in every proxy mode', () => {
     it('NodePort (Cluster policy) from outside reaches the endpoints from the node address', async () => {
       const replies = await tcp(NS.cli, NODE_IP, 30080, 10);
       for (const r of replies) expect(r).toMatch(new RegExp(`^(${B1}|${B2}) ${BRIDGE}$`));
+    }, 60_000);
+
+    it('a LoadBalancer IP from outside reaches every endpoint, from the node address', async () => {
+      const replies = await tcp(NS.cli, LB_IP, 80, 16);
+      for (const r of replies) expect(r).toMatch(new RegExp(`^(${B1}|${B2}) ${BRIDGE}$`));
+      expect(new Set(replies.map((r) => r.split(' ')[0]))).toEqual(new Set([B1, B2]));
+      // The LoadBalancer Service's NodePort answers too.
+      const [np] = await tcp(NS.cli, NODE_IP, 30083, 1);
+      expect(np).toMatch(new RegExp(`^(${B1}|${B2}) ${BRIDGE}$`));
+    }, 60_000);
+
+    it('an externalIP from outside reaches every endpoint', async () => {
+      const replies = await tcp(NS.cli, EXT_IP, 80, 16);
+      for (const r of replies) expect(r).toMatch(new RegExp(`^(${B1}|${B2}) ${BRIDGE}$`));
+      expect(new Set(replies.map((r) => r.split(' ')[0]))).toEqual(new Set([B1, B2]));
+    }, 60_000);
+
+    it('a headless Service gets no rule', async () => {
+      const ipt = (await realExec.run('iptables-save', [], { netns: NS.node })).stdout;
+      const nft = (await realExec.run('nft', ['list', 'ruleset'], { netns: NS.node })).stdout;
+      // Every other Service is programmed (userspace steering rules name theirs too); the headless
+      // one is not mentioned.
+      expect(`${ipt}${nft}`).toMatch(/ns1\/web/);
+      expect(`${ipt}${nft}`).not.toMatch(/ns1\/hdl/);
     }, 60_000);
 
     it('the node itself reaches a ClusterIP (OUTPUT path), from its own address', async () => {
