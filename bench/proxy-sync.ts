@@ -3,7 +3,9 @@
  * endpoints, the time of a full `sync()` of our IptablesProxier / NftablesProxier (fold the
  * pending changes, render, read the live ruleset where needed, apply, conntrack check) in a fresh
  * network namespace, against `iptables-restore --noflush` / `nft -f` applying the very payload
- * that sync produced, in another fresh namespace. Then, at the largest size, a partial sync after
+ * that sync produced, in another fresh namespace (both created, then a pause so that the kernel
+ * has finished tearing down the previous round's namespaces; odd rounds run the bare tool first,
+ * with the previous round's identical payload). Then, at the largest size, a partial sync after
  * one endpoint of one service changed. Prints ratios (goal: full sync ≤ 1.5× the bare apply).
  * Three modes: `iptables` (the system's iptables-restore, here iptables-nft), `iptables-legacy`
  * (the same proxier and payload through iptables-legacy-restore/-save: the x_tables kernel path
@@ -103,9 +105,16 @@ const legacyExec: Exec = {
 const restoreCmd = (mode: Mode) =>
   mode === 'iptables-legacy' ? 'iptables-legacy-restore' : 'iptables-restore';
 
-/** One full sync in a fresh namespace; returns timings and the proxier (for a partial sync). */
-async function fullSync(mode: Mode, n: number) {
-  const ns = newNs();
+/**
+ * Lets the kernel finish tearing down deleted namespaces (freeing their rules runs in a kernel
+ * worker, seconds of CPU at 10,000 services) so it does not run during the next measurement.
+ */
+async function settle(n: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, 300 + n / 10));
+}
+
+/** One full sync in namespace `ns`; returns timings and the proxier (for a partial sync). */
+async function fullSync(mode: Mode, n: number, ns: string) {
   const objs = syntheticObjects(n, 5);
   const common = { nodeName: 'node-1', nodeIPs: ['192.168.0.2'], clusterCIDR: '10.244.0.0/16' };
   const ipt = new RecordingIptables(
@@ -148,22 +157,35 @@ async function main(): Promise<void> {
       const evs: number[] = [];
       const phases: Timings[] = [];
       let size = 0;
+      let lastPayload: string | undefined;
+      const applyBare = (ns: string, text: string) =>
+        mode === 'nftables'
+          ? bare(ns, 'nft', ['-f', '-'], text)
+          : bare(ns, restoreCmd(mode), ['-w', '5', '--noflush'], text);
       for (let r = 0; r < ROUNDS; r++) {
-        const f = await fullSync(mode, n);
-        const ns2 = newNs();
-        // The bare tool gets the same text, on the same (empty) starting state.
-        bares.push(
-          mode === 'nftables'
-            ? bare(ns2, 'nft', ['-f', '-'], f.payload)
-            : bare(ns2, restoreCmd(mode), ['-w', '5', '--noflush'], f.payload),
-        );
+        // Both namespaces exist before either measurement, and odd rounds measure the bare tool
+        // first (with the previous round's payload: the same text, the objects are the same),
+        // so neither side is systematically the one that runs next to kernel clean-up work.
+        const [nsOurs, nsBare] = [newNs(), newNs()];
+        await settle(n);
+        const bareFirst = r % 2 === 1 && lastPayload !== undefined;
+        if (bareFirst) bares.push(applyBare(nsBare, lastPayload!));
+        const f = await fullSync(mode, n, nsOurs);
+        if (bareFirst && f.payload !== lastPayload)
+          throw new Error('full-sync payload differs between rounds');
+        if (!bareFirst) bares.push(applyBare(nsBare, f.payload));
+        lastPayload = f.payload;
         ours.push(f.sync);
         evs.push(f.events);
         phases.push(f.timings);
         size = f.payload.length;
-        delNs(ns2);
+        delNs(nsBare);
         // Partial sync at the largest size: one endpoint of one service replaced.
         if (n === Math.max(...sizes(mode)) && r === ROUNDS - 1) {
+          // The bare reference for the partial payload: the full ruleset first, then this text.
+          const ns3 = newNs();
+          applyBare(ns3, f.payload);
+          await settle(n);
           const s0 = f.objs.slices[0]!;
           f.proxier.onEndpointSliceUpdate(
             makeSlice('bench', 'svc-0', s0.metadata.name!, (s) => {
@@ -175,14 +197,7 @@ async function main(): Promise<void> {
           const { timings } = await f.proxier.sync();
           const partial = performance.now() - t;
           const pl = mode === 'nftables' ? f.nft.txs.at(-1)! : f.ipt.payloads.at(-1)!;
-          const ns3 = newNs();
-          // Bare reference for the partial payload: the full ruleset first, then this text.
-          const apply = (text: string) =>
-            mode === 'nftables'
-              ? bare(ns3, 'nft', ['-f', '-'], text)
-              : bare(ns3, restoreCmd(mode), ['-w', '5', '--noflush'], text);
-          apply(f.payload);
-          const barePartial = apply(pl);
+          const barePartial = applyBare(ns3, pl);
           delNs(ns3);
           console.log(
             `${mode.padEnd(15)} ${String(n).padStart(8)}  partial sync (1 endpoint changed) ${ms(partial)}   bare ${ms(barePartial)}   ratio ${(partial / barePartial).toFixed(2)}   ${(pl.length / 1024).toFixed(0)} KiB`,

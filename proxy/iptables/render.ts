@@ -203,22 +203,11 @@ export function serviceChains(svc: ServicePortInfo): ServiceChains {
   };
 }
 
-const sepCache = new WeakMap<EndpointInfo, Map<string, string>>();
-
-/** KUBE-SEP chain name of one endpoint of a service port (memoized: renders ask repeatedly). */
+/** KUBE-SEP chain name of one endpoint of a service port. */
 export function sepChain(svc: ServicePortInfo, ep: EndpointInfo): string {
-  let m = sepCache.get(ep);
-  if (!m) {
-    m = new Map();
-    sepCache.set(ep, m);
-  }
-  const key = svc.nameString + '/' + svc.protocol;
-  let name = m.get(key);
-  if (!name) {
-    name = endpointChainName(svc.nameString, svc.protocol, ep.endpoint);
-    m.set(key, name);
-  }
-  return name;
+  // No per-endpoint memo here: the digest is memoized by name (util/hash.ts), and a render asks
+  // once per endpoint; a WeakMap keyed by endpoint objects mostly made work for the GC.
+  return endpointChainName(svc.nameString, svc.protocol, ep.endpoint);
 }
 
 /** Quotes a comment for iptables-restore (which splits on spaces unless quoted). */
@@ -365,145 +354,131 @@ function renderPort(
   const noEpComment = q(hasEndpoints ? `${name} has no local endpoints` : `${name} has no endpoints`);
   const dport = `-m ${proto} -p ${proto} --dport ${svc.port}`;
 
-  // Rule text is built with template literals, one line per rule: this function runs once per
-  // service change, but at start-up once per service, so it is the render's hot path.
+  // Rule text is built with template literals, one line per rule, pushed straight into arrays (no
+  // helper closures: this runs once per service at start-up, the render's hot path).
   // Lines go into arrays joined once per section: the cached strings come out flat, so joining
   // thousands of them into a payload is a copy, not a walk over nested concatenations.
   const natTop: string[] = [];
   const filterTop: string[] = [];
-  const nat = (l: string) => natTop.push(l);
-  const filter = (l: string) => filterTop.push(l);
 
   if (hasInternal)
-    nat(
+    natTop.push(
       `-A ${KUBE_SERVICES} -m comment --comment "${name} cluster IP" -d ${svc.clusterIP} ${dport} -j ${internalChain}\n`,
     );
   else
-    filter(
+    filterTop.push(
       `-A ${KUBE_SERVICES} -m comment --comment ${noEpComment} -d ${svc.clusterIP} ${dport} -j ${noEpTarget}\n`,
     );
   for (const ip of svc.externalIPs) {
     if (hasEndpoints)
-      nat(
+      natTop.push(
         `-A ${KUBE_SERVICES} -m comment --comment "${name} external IP" -d ${ip} ${dport} -j ${chains.external}\n`,
       );
     if (!hasExternal)
-      filter(
+      filterTop.push(
         `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${noEpComment} -d ${ip} ${dport} -j ${noEpTarget}\n`,
       );
   }
   for (const ip of svc.loadBalancerVIPs) {
     if (hasEndpoints)
-      nat(
+      natTop.push(
         `-A ${KUBE_SERVICES} -m comment --comment "${name} loadbalancer IP" -d ${ip} ${dport} -j ${lbChain}\n`,
       );
     if (usesFwChain)
-      filter(
+      filterTop.push(
         `-A ${KUBE_PROXY_FIREWALL} -m comment --comment "${name} traffic not accepted by ${chains.firewall}" -d ${ip} ${dport} -j DROP\n`,
       );
     if (!hasExternal)
-      filter(
+      filterTop.push(
         `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${noEpComment} -d ${ip} ${dport} -j ${noEpTarget}\n`,
       );
   }
   if (svc.nodePort !== 0) {
     const npPort = `-m ${proto} -p ${proto} --dport ${svc.nodePort}`;
     if (hasEndpoints)
-      nat(`-A ${KUBE_NODEPORTS} -m comment --comment ${qn} ${npPort} -j ${chains.external}\n`);
+      natTop.push(`-A ${KUBE_NODEPORTS} -m comment --comment ${qn} ${npPort} -j ${chains.external}\n`);
     if (!hasExternal)
-      filter(
+      filterTop.push(
         `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${noEpComment} -m addrtype --dst-type LOCAL ${npPort} -j ${noEpTarget}\n`,
       );
   }
   if (svc.healthCheckNodePort !== 0)
-    filter(
+    filterTop.push(
       `-A ${KUBE_NODEPORTS} -m comment --comment "${name} health check node port" -m tcp -p tcp --dport ${svc.healthCheckNodePort} -j ACCEPT\n`,
     );
 
   const chainDecls: string[] = [];
   const chainRules: string[] = [];
   const own: string[] = [];
-  const declare = (c: string) => {
-    chainDecls.push(`:${c} - [0:0]\n`);
-    own.push(c);
-  };
-  const rule = (l: string) => chainRules.push(l);
 
   if (hasInternal) {
     // Masquerade off-cluster sources: a static route to the service range via any node works,
     // and the reply must come back through this node.
     const clusterMatch = `-m comment --comment "${name} cluster IP" -d ${svc.clusterIP} ${dport}`;
-    if (opts.masqueradeAll) rule(`-A ${internalChain} ${clusterMatch} -j ${KUBE_MARK_MASQ}\n`);
-    else if (cidr) rule(`-A ${internalChain} ${clusterMatch} ! -s ${cidr} -j ${KUBE_MARK_MASQ}\n`);
+    if (opts.masqueradeAll) chainRules.push(`-A ${internalChain} ${clusterMatch} -j ${KUBE_MARK_MASQ}\n`);
+    else if (cidr) chainRules.push(`-A ${internalChain} ${clusterMatch} ! -s ${cidr} -j ${KUBE_MARK_MASQ}\n`);
   }
 
   if (usesExtChain) {
     const ext = chains.external;
-    declare(ext);
+    chainDecls.push(`:${ext} - [0:0]\n`);
+    own.push(ext);
     if (!svc.externalPolicyLocal) {
       // Cluster policy may forward to another node: SNAT so replies return here.
-      rule(
+      chainRules.push(
         `-A ${ext} -m comment --comment "masquerade traffic for ${name} external destinations" -j ${KUBE_MARK_MASQ}\n`,
       );
     } else {
       if (cidr)
-        rule(
+        chainRules.push(
           `-A ${ext} -m comment --comment "pod traffic for ${name} external destinations" -s ${cidr} -j ${chains.cluster}\n`,
         );
-      rule(
+      chainRules.push(
         `-A ${ext} -m comment --comment "masquerade LOCAL traffic for ${name} external destinations" -m addrtype --src-type LOCAL -j ${KUBE_MARK_MASQ}\n`,
       );
-      rule(
+      chainRules.push(
         `-A ${ext} -m comment --comment "route LOCAL traffic for ${name} external destinations" -m addrtype --src-type LOCAL -j ${chains.cluster}\n`,
       );
     }
-    if (hasExternal) rule(`-A ${ext} -j ${externalPolicyChain}\n`);
+    if (hasExternal) chainRules.push(`-A ${ext} -j ${externalPolicyChain}\n`);
   }
 
   if (usesFwChain) {
     const fw = chains.firewall;
-    declare(fw);
+    chainDecls.push(`:${fw} - [0:0]\n`);
+    own.push(fw);
     for (const src of svc.loadBalancerSourceRanges)
-      rule(`-A ${fw} -m comment --comment "${name} loadbalancer IP" -s ${src} -j ${chains.external}\n`);
+      chainRules.push(
+        `-A ${fw} -m comment --comment "${name} loadbalancer IP" -s ${src} -j ${chains.external}\n`,
+      );
     // Falling off the end: no DNAT, so KUBE-PROXY-FIREWALL in filter drops it.
-    rule(`-A ${fw} -m comment --comment "other traffic to ${name} will be dropped by KUBE-PROXY-FIREWALL"\n`);
+    chainRules.push(
+      `-A ${fw} -m comment --comment "other traffic to ${name} will be dropped by KUBE-PROXY-FIREWALL"\n`,
+    );
   }
 
-  const toEndpoints = (chain: string, eps: EndpointInfo[]) => {
-    // Affinity first: a client seen recently by an endpoint chain goes back to it.
-    if (svc.sessionAffinity.type === 'ClientIP') {
-      const secs = svc.sessionAffinity.timeoutSeconds;
-      for (const ep of eps) {
-        const sep = sepChain(svc, ep);
-        rule(
-          `-A ${chain} -m comment --comment "${name} -> ${ep.endpoint}" -m recent --name ${sep} --rcheck --seconds ${secs} --reap -j ${sep}\n`,
-        );
-      }
-    }
-    // Then random balancing: rule i matches with probability 1/(n-i), the last always.
-    const n = eps.length;
-    for (let i = 0; i < n; i++) {
-      const ep = eps[i]!;
-      const stat = i < n - 1 ? ` -m statistic --mode random --probability ${probability(n - i)}` : '';
-      rule(`-A ${chain} -m comment --comment "${name} -> ${ep.endpoint}"${stat} -j ${sepChain(svc, ep)}\n`);
-    }
-  };
+  // Each endpoint's chain name is used up to four times below: compute it once.
+  const seps = new Map<EndpointInfo, string>();
+  for (const ep of cat.allReachableEndpoints) seps.set(ep, sepChain(svc, ep));
   if (usesClusterChain) {
-    declare(chains.cluster);
-    toEndpoints(chains.cluster, cat.clusterEndpoints);
+    chainDecls.push(`:${chains.cluster} - [0:0]\n`);
+    own.push(chains.cluster);
+    toEndpoints(chainRules, svc, seps, chains.cluster, cat.clusterEndpoints);
   }
   if (usesLocalChain) {
-    declare(chains.local);
-    toEndpoints(chains.local, cat.localEndpoints);
+    chainDecls.push(`:${chains.local} - [0:0]\n`);
+    own.push(chains.local);
+    toEndpoints(chainRules, svc, seps, chains.local, cat.localEndpoints);
   }
   const affinity = svc.sessionAffinity.type === 'ClientIP';
   for (const ep of cat.allReachableEndpoints) {
-    const sep = sepChain(svc, ep);
-    declare(sep);
+    const sep = seps.get(ep)!;
+    chainDecls.push(`:${sep} - [0:0]\n`);
+    own.push(sep);
     // Hairpin: an endpoint reaching itself through the service must be SNATed, or the reply
     // would skip the conntrack entry that un-DNATs it.
-    rule(`-A ${sep} -m comment --comment ${qn} -s ${ep.ip} -j ${KUBE_MARK_MASQ}\n`);
-    rule(
+    chainRules.push(`-A ${sep} -m comment --comment ${qn} -s ${ep.ip} -j ${KUBE_MARK_MASQ}\n`);
+    chainRules.push(
       `-A ${sep} -m comment --comment ${qn}${affinity ? ` -m recent --name ${sep} --set` : ''} -m ${proto} -p ${proto} -j DNAT --to-destination ${ep.endpoint}\n`,
     );
   }
@@ -521,6 +496,35 @@ function renderPort(
     chains: own,
     reachable: cat.allReachableEndpoints.length,
   };
+}
+
+/** The balancing rules of one service chain: affinity checks first, then 1/(n-i) choices. */
+function toEndpoints(
+  out: string[],
+  svc: ServicePortInfo,
+  seps: Map<EndpointInfo, string>,
+  chain: string,
+  eps: EndpointInfo[],
+): void {
+  const name = svc.nameString;
+  const sepOf = (ep: EndpointInfo) => seps.get(ep) ?? sepChain(svc, ep);
+  // Affinity first: a client seen recently by an endpoint chain goes back to it.
+  if (svc.sessionAffinity.type === 'ClientIP') {
+    const secs = svc.sessionAffinity.timeoutSeconds;
+    for (const ep of eps) {
+      const sep = sepOf(ep);
+      out.push(
+        `-A ${chain} -m comment --comment "${name} -> ${ep.endpoint}" -m recent --name ${sep} --rcheck --seconds ${secs} --reap -j ${sep}\n`,
+      );
+    }
+  }
+  // Then random balancing: rule i matches with probability 1/(n-i), the last always.
+  const n = eps.length;
+  for (let i = 0; i < n; i++) {
+    const ep = eps[i]!;
+    const stat = i < n - 1 ? ` -m statistic --mode random --probability ${probability(n - i)}` : '';
+    out.push(`-A ${chain} -m comment --comment "${name} -> ${ep.endpoint}"${stat} -j ${sepOf(ep)}\n`);
+  }
 }
 
 /**
