@@ -1,11 +1,13 @@
 /**
- * kube-proxy data plane, in the same run: HTTP requests/s and latency from a client pod to a
- * server pod directly (the limit), then through a ClusterIP with each proxy mode (iptables,
- * nftables, userspace), and haproxy (Debian, one thread, TCP mode) doing the userspace balancer's
- * job: listening in the same node namespace, reached through the same REDIRECT of the ClusterIP.
- * Two loads per target with wrk: keep-alive (established connections: the kernel modes only touch
- * their first packet) and `Connection: close` (a new TCP connection per request: what connection
- * setup costs). Goals (issue #5): kernel modes ≥ 0.95× direct; userspace ≥ 0.8× haproxy.
+ * kube-proxy data plane, in the same run: a client pod to a server pod directly (the limit), then
+ * through a ClusterIP with each proxy mode (iptables, nftables, userspace), and haproxy (Debian,
+ * one thread, TCP mode) doing the userspace balancer's job: listening in the same node namespace,
+ * reached through the same REDIRECT of the ClusterIP. Per destination: bulk **throughput** (iperf3,
+ * one stream), **new-connection latency** (wrk, one connection, `Connection: close`: connect +
+ * request + close, one after another; the mean is 1 / rate), and request rates with N
+ * connections, keep-alive (established connections: the kernel modes only touch their first
+ * packet) and `Connection: close` (connection setup under load).
+ * Goals (issue #5): kernel modes ≥ 0.95× direct; userspace ≥ 0.8× haproxy.
  *
  * Two layouts. **two nodes** (the goal comparison): the client pod on node-2, the server pod on
  * node-1, the nodes joined by a LAN link; the proxy runs on node-2, the client's node, where
@@ -24,10 +26,11 @@
  *   n1   br0 10.244.1.1/24, lan 192.168.0.2/24      srv  10.244.1.5 (on n1), HTTP :8080 "ok"
  *   n2   br0 10.244.2.1/24, lan 192.168.0.3/24      cli  10.244.2.7 (on n2), runs wrk
  *                                                   cli1 10.244.1.7 (on n1), runs wrk
- *   Service bench/web 10.96.0.10:80 → 10.244.1.5:8080; haproxy :18080 in the client's node
+ *   Services bench/web 10.96.0.10:80 → 10.244.1.5:8081 (HTTP; direct traffic uses :8080), bench/iperf 10.96.0.11:80 →
+ *   10.244.1.5:5201 (iperf3 -s); haproxy :18080 and :18081 in the client's node
  *
- *   npx tsx bench/proxy-dataplane.ts [--seconds 5] [--connections 16] [--rounds 3]
- *        [--layouts two-nodes,one-node] [--only userspace,haproxy]
+ *   npx tsx bench/proxy-dataplane.ts [--seconds 3] [--connections 16] [--rounds 3]
+ *        [--layouts two-nodes,one-node] (default two-nodes) [--only userspace,haproxy]
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -36,12 +39,12 @@ import { NetnsProxy } from '../proxy/testing/netns-proxy.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
-const SECONDS = Number(opt('--seconds') ?? 5);
+const SECONDS = Number(opt('--seconds') ?? 3);
 const ROUNDS = Number(opt('--rounds') ?? 3);
 const CONNS = Number(opt('--connections') ?? 16);
 /** Only targets whose name contains one of these (e.g. `--only userspace,haproxy`); default all. */
 const ONLY = opt('--only')?.split(',');
-const LAYOUTS = (opt('--layouts') ?? 'two-nodes,one-node').split(',') as Layout[];
+const LAYOUTS = (opt('--layouts') ?? 'two-nodes').split(',') as Layout[];
 const P = `pn-h5-dp${process.pid}`;
 const NS = { n1: `${P}-n1`, n2: `${P}-n2`, srv: `${P}-srv`, cli: `${P}-cli`, cli1: `${P}-cli1` };
 const HAPROXY_CFG = `/tmp/${P}-haproxy.cfg`;
@@ -161,6 +164,18 @@ function wrk(cli: string, url: string, close: boolean, seconds = SECONDS, cpuPid
   return { rps, p50, p99, errors, cpu };
 }
 
+/** wrk with one connection and `Connection: close`: new connections one after another. */
+function wrkSerial(cli: string, url: string): WrkResult {
+  const out = inNs(cli, 'wrk', '-t1', '-c1', `-d${SECONDS}s`, '-H', 'Connection: close', url);
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
+    p50: 0,
+    p99: 0,
+    errors: 0,
+    cpu: Number.NaN,
+  };
+}
+
 /** Polls `url` from a client namespace until it answers (10 s). */
 async function waitFor(cli: string, url: string, why: () => string): Promise<void> {
   for (let i = 0; i < 50; i++) {
@@ -174,21 +189,43 @@ async function waitFor(cli: string, url: string, why: () => string): Promise<voi
   throw new Error(why());
 }
 
-const SERVER = `require('node:http').createServer((q, s) => s.end('ok')).listen(8080, '0.0.0.0', () => console.log('ready'));`;
+// Two ports: 8080 for direct traffic, 8081 behind the Services. The server closes each
+// `Connection: close` connection first, so it holds TIME_WAIT entries for a minute; with one port
+// a client port last used directly and reused towards the ClusterIP (different TCP timestamp
+// offset: another destination) would meet a PAWS reject there and wait a SYN retransmit (1 s).
+const SERVER = `const h = require('node:http'); const f = (q, s) => s.end('ok');
+h.createServer(f).listen(8081, '0.0.0.0', () => h.createServer(f).listen(8080, '0.0.0.0', () => console.log('ready')));`;
+
+/** What is measured against one destination: HTTP (wrk) and bulk TCP (iperf3). */
+interface Measure {
+  name: string;
+  /** wrk's URL. */
+  url: string;
+  /** iperf3's server address and port. */
+  iperf: [string, number];
+}
 
 /** One set-up (a proxy mode, haproxy, or nothing), and what is measured while it is up. */
 interface Target {
   layout: Layout;
-  /** Measured one after another: a row name and the URL wrk loads. */
-  urls: { name: string; url: string }[];
+  measures: Measure[];
   /** The process doing the relaying, whose CPU per request is reported (userspace, haproxy). */
   pid?: number;
   setUp(): Promise<void>;
   tearDown(): Promise<void>;
 }
 
-const DIRECT_URL = `http://${SERVER_IP}:8080/`;
-const SERVICE_URL = `http://${CLUSTER_IP}:80/`;
+const IPERF_CLUSTER_IP = '10.96.0.11';
+const DIRECT = (name: string): Measure => ({
+  name,
+  url: `http://${SERVER_IP}:8080/`,
+  iperf: [SERVER_IP, 5201],
+});
+const SERVICE = (name: string): Measure => ({
+  name,
+  url: `http://${CLUSTER_IP}:80/`,
+  iperf: [IPERF_CLUSTER_IP, 80],
+});
 
 function proxyTarget(layout: Layout, mode: Mode): Target {
   const place = PLACE[layout];
@@ -197,10 +234,7 @@ function proxyTarget(layout: Layout, mode: Mode): Target {
     layout,
     // Direct pod→pod with this mode's rules live: conntrack then tracks every packet in the
     // node, as in a cluster where kube-proxy runs; the Service's cost is the difference.
-    urls: [
-      { name: `direct, ${mode} live`, url: DIRECT_URL },
-      { name: `ClusterIP ${mode}`, url: SERVICE_URL },
-    ],
+    measures: [DIRECT(`direct, ${mode} live`), SERVICE(`ClusterIP ${mode}`)],
     async setUp() {
       proxy = await NetnsProxy.start(place.node, {
         mode,
@@ -208,16 +242,24 @@ function proxyTarget(layout: Layout, mode: Mode): Target {
         nodeIPs: [place.nodeIP],
         clusterCIDR: '10.244.0.0/16',
       });
-      await proxy.service(
-        undefined,
-        makeService('bench', 'web', (s) => (s.spec.clusterIP = CLUSTER_IP)),
-      );
-      await proxy.slice(
-        makeSlice('bench', 'web', 'web-a', (s) => (s.endpoints = [ep(SERVER_IP, { node: 'node-1' })])),
-      );
+      for (const [name, ip, port] of [
+        ['web', CLUSTER_IP, 8081],
+        ['iperf', IPERF_CLUSTER_IP, 5201],
+      ] as const) {
+        await proxy.service(
+          undefined,
+          makeService('bench', name, (s) => (s.spec.clusterIP = ip)),
+        );
+        await proxy.slice(
+          makeSlice('bench', name, `${name}-a`, (s) => {
+            s.endpoints = [ep(SERVER_IP, { node: 'node-1' })];
+            s.ports = [{ name: 'http', port, protocol: 'TCP' }];
+          }),
+        );
+      }
       await proxy.sync();
       if (mode === 'userspace') this.pid = (await proxy.stats()).pid;
-      await waitFor(place.cli, SERVICE_URL, () => `ClusterIP (${mode}, ${layout}) did not answer`);
+      await waitFor(place.cli, SERVICE('').url, () => `ClusterIP (${mode}, ${layout}) did not answer`);
     },
     async tearDown() {
       await proxy?.dispose();
@@ -226,14 +268,17 @@ function proxyTarget(layout: Layout, mode: Mode): Target {
   };
 }
 
-/** haproxy in the client's node namespace, the ClusterIP REDIRECTed to it as userspace mode does. */
+/** haproxy in the client's node namespace, the ClusterIPs REDIRECTed to it as userspace mode does. */
 function haproxyTarget(layout: Layout): Target {
   const place = PLACE[layout];
   let hap: ChildProcess | undefined;
-  const rule = [
+  const rules = [
+    [CLUSTER_IP, HAPROXY_PORT],
+    [IPERF_CLUSTER_IP, HAPROXY_PORT + 1],
+  ].map(([ip, to]) => [
     'PREROUTING',
     '-d',
-    `${CLUSTER_IP}/32`,
+    `${ip}/32`,
     '-p',
     'tcp',
     '--dport',
@@ -241,22 +286,22 @@ function haproxyTarget(layout: Layout): Target {
     '-j',
     'REDIRECT',
     '--to-ports',
-    String(HAPROXY_PORT),
-  ];
+    String(to),
+  ]);
   return {
     layout,
-    urls: [{ name: 'haproxy (REDIRECT, tcp)', url: SERVICE_URL }],
+    measures: [SERVICE('haproxy (REDIRECT, tcp)')],
     async setUp() {
       hap = await start(place.node, ['haproxy', '-db', '-f', HAPROXY_CFG]);
       // `ip netns exec` execs haproxy: same pid.
       this.pid = hap.pid;
       let err = '';
       hap.stderr!.on('data', (d: Buffer) => (err += d));
-      inNs(place.node, 'iptables', '-t', 'nat', '-A', ...rule);
-      await waitFor(place.cli, SERVICE_URL, () => `haproxy did not answer: ${err}`);
+      for (const r of rules) inNs(place.node, 'iptables', '-t', 'nat', '-A', ...r);
+      await waitFor(place.cli, SERVICE('').url, () => `haproxy did not answer: ${err}`);
     },
     async tearDown() {
-      inNs(place.node, 'iptables', '-t', 'nat', '-D', ...rule);
+      for (const r of rules) inNs(place.node, 'iptables', '-t', 'nat', '-D', ...r);
       if (hap) await stop(hap);
       hap = undefined;
     },
@@ -267,10 +312,17 @@ function directTarget(layout: Layout): Target {
   return {
     layout,
     // No proxy, no rule: conntrack is not even loaded in the node (the physical limit).
-    urls: [{ name: 'direct, no proxy', url: DIRECT_URL }],
+    measures: [DIRECT('direct, no proxy')],
     setUp: async () => {},
     tearDown: async () => {},
   };
+}
+
+/** Bulk TCP throughput (Gbit/s) from a client namespace with iperf3, one stream. */
+function iperf(cli: string, [host, port]: [string, number], seconds: number): number {
+  const out = inNs(cli, 'iperf3', '-c', host, '-p', String(port), '-t', String(seconds), '-J');
+  const j = JSON.parse(out) as { end?: { sum_received?: { bits_per_second?: number } } };
+  return (j.end?.sum_received?.bits_per_second ?? Number.NaN) / 1e9;
 }
 
 const median = (xs: number[]) => {
@@ -278,16 +330,27 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
+/** One round's numbers for one measure. */
+interface Sample {
+  /** iperf3, Gbit/s. */
+  bw: number;
+  /** Sequential new connections (wrk -c1, Connection: close): mean connect+request time, ms. */
+  connMs: number;
+  /** wrk -cN keep-alive. */
+  ka: WrkResult;
+  /** wrk -cN Connection: close. */
+  cc: WrkResult;
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) {
     console.log('proxy-dataplane: needs root (namespaces); skipped');
     return;
   }
   try {
-    sh(['which', 'wrk']);
-    sh(['which', 'haproxy']);
+    for (const tool of ['wrk', 'haproxy', 'iperf3']) sh(['which', tool]);
   } catch {
-    console.log('proxy-dataplane: wrk and haproxy are needed (apt-get install wrk haproxy); skipped');
+    console.log('proxy-dataplane: wrk, haproxy and iperf3 are needed (apt-get install …); skipped');
     return;
   }
   topology();
@@ -303,11 +366,15 @@ async function main(): Promise<void> {
       '  timeout server 30s',
       'listen web',
       `  bind 0.0.0.0:${HAPROXY_PORT}`,
-      `  server b1 ${SERVER_IP}:8080`,
+      `  server b1 ${SERVER_IP}:8081`,
+      'listen iperf',
+      `  bind 0.0.0.0:${HAPROXY_PORT + 1}`,
+      `  server b1 ${SERVER_IP}:5201`,
       '',
     ].join('\n'),
   );
   await start(NS.srv, [process.execPath, '-e', SERVER], 'ready');
+  await start(NS.srv, ['iperf3', '-s', '-p', '5201']);
   const targets: Target[] = [];
   for (const layout of LAYOUTS) {
     targets.push(directTarget(layout));
@@ -315,36 +382,38 @@ async function main(): Promise<void> {
       targets.push(proxyTarget(layout, mode));
     targets.push(haproxyTarget(layout));
   }
-  const chosen = targets.filter((t) => !ONLY || t.urls.some((u) => ONLY.some((o) => u.name.includes(o))));
+  const chosen = targets.filter((t) => !ONLY || t.measures.some((m) => ONLY.some((o) => m.name.includes(o))));
   const load = () => sh(['cat', '/proc/loadavg']).split(' ').slice(0, 3).join(' ');
   console.log(
-    `wrk -t1 -c${CONNS} -d${SECONDS}s, ${ROUNDS} rounds; load average at start ${load()}; ${new Date().toISOString()}`,
+    `${SECONDS} s per load (iperf3 1 stream; wrk -t1 -c1 close; wrk -t1 -c${CONNS} keep-alive and close), ${ROUNDS} rounds; load average at start ${load()}; ${new Date().toISOString()}`,
   );
-  const samples = new Map<string, { layout: Layout; name: string; ka: WrkResult[]; cc: WrkResult[] }>();
+  const samples = new Map<string, { layout: Layout; name: string; runs: Sample[] }>();
   const f = (r: WrkResult) =>
-    `${r.rps.toFixed(0).padStart(7)} req/s p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} ms${Number.isNaN(r.cpu) ? '' : ` cpu ${r.cpu.toFixed(0)} µs/req`}${r.errors ? ` (${r.errors} errors)` : ''}`;
+    `${r.rps.toFixed(0).padStart(6)}/s p99 ${r.p99.toFixed(1)} ms${Number.isNaN(r.cpu) ? '' : ` cpu ${r.cpu.toFixed(0)} µs`}${r.errors ? ` (${r.errors} errors)` : ''}`;
   for (let round = 0; round <= ROUNDS; round++) {
     for (const t of chosen) {
       const cli = PLACE[t.layout].cli;
       await t.setUp();
       try {
-        for (const u of t.urls) {
+        for (const m of t.measures) {
           if (round === 0) {
             // Warm-up round: every target (and the JIT of the Node processes) starts equally warm.
-            wrk(cli, u.url, false, 2);
-            wrk(cli, u.url, true, 2);
+            iperf(cli, m.iperf, 1);
+            wrk(cli, m.url, false, 2);
+            wrk(cli, m.url, true, 2);
             continue;
           }
-          const pid = u.url === SERVICE_URL ? t.pid : undefined;
-          const ka = wrk(cli, u.url, false, SECONDS, pid);
-          const cc = wrk(cli, u.url, true, SECONDS, pid);
-          const key = `${t.layout}|${u.name}`;
-          const s = samples.get(key) ?? { layout: t.layout, name: u.name, ka: [], cc: [] };
-          s.ka.push(ka);
-          s.cc.push(cc);
+          const pid = m.iperf[0] === IPERF_CLUSTER_IP ? t.pid : undefined;
+          const bw = iperf(cli, m.iperf, SECONDS);
+          const c1 = wrkSerial(cli, m.url);
+          const ka = wrk(cli, m.url, false, SECONDS, pid);
+          const cc = wrk(cli, m.url, true, SECONDS, pid);
+          const key = `${t.layout}|${m.name}`;
+          const s = samples.get(key) ?? { layout: t.layout, name: m.name, runs: [] };
+          s.runs.push({ bw, connMs: 1000 / c1.rps, ka, cc });
           samples.set(key, s);
           console.log(
-            `round ${round} ${t.layout.padEnd(9)} ${u.name.padEnd(24)} keep-alive ${f(ka)} | close ${f(cc)}`,
+            `round ${round} ${t.layout.padEnd(9)} ${m.name.padEnd(24)} ${bw.toFixed(2)} Gbit/s | conn ${(1000 / c1.rps).toFixed(3)} ms | keep-alive ${f(ka)} | close ${f(cc)}`,
           );
         }
       } finally {
@@ -362,27 +431,33 @@ async function main(): Promise<void> {
   });
   const cpu = (r: WrkResult) => (Number.isNaN(r.cpu) ? '—' : r.cpu.toFixed(0));
   console.log(
-    '| layout | target | keep-alive req/s | p50 ms | p99 ms | CPU µs/req | conn-close req/s | p50 ms | p99 ms | CPU µs/req | errors |',
+    `| layout | target | throughput Gbit/s | new-connection latency ms | keep-alive req/s (c${CONNS}) | p99 ms | CPU µs/req | conn-close req/s (c${CONNS}) | p99 ms | CPU µs/req | errors |`,
   );
   console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-  const byName = new Map<string, { ka: WrkResult; cc: WrkResult }>();
+  const byKey = new Map<string, { bw: number; connMs: number; ka: WrkResult; cc: WrkResult }>();
   for (const [key, s] of samples) {
-    const ka = med(s.ka);
-    const cc = med(s.cc);
-    byName.set(key, { ka, cc });
+    const bw = median(s.runs.map((r) => r.bw));
+    const connMs = median(s.runs.map((r) => r.connMs));
+    const ka = med(s.runs.map((r) => r.ka));
+    const cc = med(s.runs.map((r) => r.cc));
+    byKey.set(key, { bw, connMs, ka, cc });
     console.log(
-      `| ${s.layout} | ${s.name} | ${ka.rps.toFixed(0)} | ${ka.p50.toFixed(2)} | ${ka.p99.toFixed(2)} | ${cpu(ka)} | ${cc.rps.toFixed(0)} | ${cc.p50.toFixed(2)} | ${cc.p99.toFixed(2)} | ${cpu(cc)} | ${ka.errors + cc.errors} |`,
+      `| ${s.layout} | ${s.name} | ${bw.toFixed(2)} | ${connMs.toFixed(3)} | ${ka.rps.toFixed(0)} | ${ka.p99.toFixed(2)} | ${cpu(ka)} | ${cc.rps.toFixed(0)} | ${cc.p99.toFixed(2)} | ${cpu(cc)} | ${ka.errors + cc.errors} |`,
     );
   }
-  console.log('\n| layout | ratio (median req/s) | keep-alive | conn-close | goal |');
-  console.log('|---|---|---:|---:|---|');
+  console.log('\nRatios of medians, "higher is better" in every column (latency: the peer\'s ÷ ours).\n');
+  console.log(
+    '| layout | comparison | throughput | new-connection latency | keep-alive req/s | conn-close req/s | goal |',
+  );
+  console.log('|---|---|---:|---:|---:|---:|---|');
   for (const layout of LAYOUTS) {
-    const row = (a: string, b: string, label: string, goal: string) => {
-      const x = byName.get(`${layout}|${a}`);
-      const y = byName.get(`${layout}|${b}`);
+    const row = (ours: string, peer: string, label: string, goal: string) => {
+      const x = byKey.get(`${layout}|${ours}`);
+      const y = byKey.get(`${layout}|${peer}`);
       if (!x || !y) return;
+      const r = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
       console.log(
-        `| ${layout} | ${label} | ${(x.ka.rps / y.ka.rps).toFixed(2)}× | ${(x.cc.rps / y.cc.rps).toFixed(2)}× | ${goal} |`,
+        `| ${layout} | ${label} | ${r(x.bw, y.bw)} | ${r(y.connMs, x.connMs)} | ${r(x.ka.rps, y.ka.rps)} | ${r(x.cc.rps, y.cc.rps)} | ${goal} |`,
       );
     };
     for (const mode of ['iptables', 'nftables']) {
