@@ -2,7 +2,8 @@
  * Ingress router throughput and tail latency: requests/s and p99 with `wrk` through podnet's
  * router, compared in one run with the backend alone (the limit), nginx as a reverse proxy
  * (Debian's nginx, temp config, its own pid/log paths, keep-alive upstream) and a plain Node
- * reverse proxy written with node:http (the "Node peer"). Same backend, same request, same
+ * reverse proxy: the `http-proxy` package (the peer the issue names) and a hand-written node:http
+ * piping proxy (the "Node peers"). Same backend, same request, same
  * connection count; configurations alternate over several rounds and the median is reported.
  * Backend, router and peer each run in a child process of their own (`--role`), at nice -10,
  * started from an esbuild bundle of this file as `podnet up` starts the router.
@@ -133,6 +134,26 @@ async function startNodePeer(target: {
   };
 }
 
+/**
+ * The peer the issue names: the `http-proxy` package (node-http-proxy), as its README sets up a
+ * reverse proxy — `createProxyServer({ target, agent })` behind node:http, a keep-alive Agent.
+ */
+async function startHttpProxyPeer(target: { host: string; port: number }): Promise<{ port: number }> {
+  const { default: httpProxy } = await import('http-proxy');
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const proxy = httpProxy.createProxyServer({
+    target: `http://${target.host}:${target.port}`,
+    agent,
+    xfwd: true,
+  });
+  proxy.on('error', (_e, _req, res) => {
+    if ('writeHead' in res && !res.headersSent) res.writeHead(502);
+    res.end();
+  });
+  const s = http.createServer((req, res) => proxy.web(req, res));
+  return { port: await listen(s, '127.0.0.1') };
+}
+
 async function startNginx(target: { host: string; port: number }, workers: string) {
   const dir = mkdtempSync(join(tmpdir(), 'pn-bench-nginx-'));
   const probe = http.createServer();
@@ -205,6 +226,8 @@ async function role(name: string): Promise<void> {
     port = await listen(backend, '127.0.0.2');
   } else if (name === 'peer') {
     port = (await startNodePeer({ host: '127.0.0.2', port: bport })).port;
+  } else if (name === 'http-proxy') {
+    port = (await startHttpProxyPeer({ host: '127.0.0.2', port: bport })).port;
   } else if (name === 'router') {
     port = Number(new URL((await startRouter(bport)).httpUrl).port);
   } else if (name === 'router-general') {
@@ -305,6 +328,7 @@ async function main() {
   const routerG = await spawnRole('router-general', bport);
   const routerW = await spawnRole('router-workers', bport);
   const peer = await spawnRole('peer', bport);
+  const hpPeer = await spawnRole('http-proxy', bport);
   const nginx1 = await startNginx(target, '1');
   const nginxAuto = await startNginx(target, 'auto');
 
@@ -316,7 +340,8 @@ async function main() {
     [`podnet router (workers: ${cpus().length})`, `http://127.0.0.1:${routerW.port}/`, routerW.pid],
     ['nginx (1 worker)', `http://127.0.0.1:${nginx1.port}/`, nginx1.pid],
     [`nginx (auto = ${cpus().length} workers)`, `http://127.0.0.1:${nginxAuto.port}/`, nginxAuto.pid],
-    ['Node peer (node:http)', `http://127.0.0.1:${peer.port}/`, peer.pid],
+    ['Node peer (http-proxy package)', `http://127.0.0.1:${hpPeer.port}/`, hpPeer.pid],
+    ['Node peer (node:http, hand-written)', `http://127.0.0.1:${peer.port}/`, peer.pid],
   ];
   const results = new Map<string, Array<{ rps: number; p99ms: number; errors: number; cpuUs: number }>>();
   const load0 = loadavg()[0]!;
@@ -340,6 +365,7 @@ async function main() {
     routerG.stop();
     routerW.stop();
     peer.stop();
+    hpPeer.stop();
     await nginx1.close();
     await nginxAuto.close();
     backend.stop();
@@ -379,7 +405,8 @@ default; the same router with \`fastPath: false\`, i.e. Node's HTTP server + und
 request; and \`workers: ${cpus().length}\` processes sharing the listening sockets), through nginx 1.22 as a
 reverse proxy (keep-alive upstream pool, access log off) once with 1 worker and once with
 \`worker_processes auto\` (= ${cpus().length}), and through a plain Node reverse proxy (node:http server +
-keep-alive Agent, piping; no headers work at all). Fair pairs: the one-process router against
+keep-alive Agent) twice: the \`http-proxy\` package (node-http-proxy 1.18, with \`xfwd\`), the peer the
+issue names, and a hand-written node:http proxy that only pipes (no headers work at all). Fair pairs: the one-process router against
 nginx with 1 worker, the ${cpus().length}-worker router against nginx \`auto\` (${cpus().length} workers). Configurations
 alternate, ${ROUNDS} rounds after a warm-up pass; medians reported. wrk, the backend and every proxy share
 the machine's cores, so the "limit" row is the backend alone with wrk. The backend, the routers
@@ -396,7 +423,7 @@ absolute numbers are noisy, ratios within one run are the meaningful part).
 
 ${table}
 
-Goals: ≥ 0.7× nginx, ≥ 1.5× the Node peer.
+Goals: ≥ 0.7× nginx, ≥ 1.5× the Node \`http-proxy\` peer.
 ${READING}`;
     writeFileSync(resolve(import.meta.dirname, 'RESULTS-ingress.md'), text);
     console.log('wrote bench/RESULTS-ingress.md');
