@@ -2,14 +2,16 @@
  * kube-proxy sync cost: for N services × 5 endpoints, time our render (iptables and nftables),
  * then render + apply against the bare kernel tool applying the same text (`iptables-restore
  * --noflush`, `nft -f`), in the same run, and a partial sync (one service changed) against a full
- * one. Prints ratios: render overhead on top of the kernel's own apply cost is what we add.
+ * one — without a render cache (every service rendered) and with the proxiers' caches (only the
+ * changed service rendered; the rest is joining cached text). Prints ratios: render overhead on
+ * top of the kernel's own apply cost is what we add.
  * Applying needs root; it happens in a throwaway namespace `pn-pxbench-<pid>` removed at the end.
  *
  *   npx tsx bench/proxy-render.ts [--services 100,1000,5000] [--rounds 5]
  */
 import { execFileSync } from 'node:child_process';
-import { renderIptables } from '../proxy/iptables/render.ts';
-import { renderNftables } from '../proxy/nftables/render.ts';
+import { IptablesRenderCache, renderIptables } from '../proxy/iptables/render.ts';
+import { NftablesRenderCache, renderNftables, renderNftablesSync } from '../proxy/nftables/render.ts';
 import { syntheticState } from '../proxy/testing/synthetic.ts';
 
 const args = process.argv.slice(2);
@@ -67,6 +69,40 @@ try {
     console.log(`  render (CPU) iptables ${fmt(renderIpt)}   nftables ${fmt(renderNft)}`);
     console.log(
       `  partial render (1 of ${n} changed) ${fmt(partial)}  = ${(partial / renderIpt).toFixed(2)}× full`,
+    );
+    // With the caches the proxiers keep: warm them once, then one service changes per round.
+    const iptCache = new IptablesRenderCache();
+    const nftCache = new NftablesRenderCache();
+    renderIptables(state, { ...opts, cache: iptCache });
+    const nftFull = renderNftablesSync(state, { ...opts, cache: nftCache });
+    const changed = new Set(['bench/svc-0']);
+    const cachedFullIpt = median(
+      Array.from({ length: ROUNDS }, () => cpu(() => renderIptables(state, { ...opts, cache: iptCache }))),
+    );
+    const cachedPartIpt = median(
+      Array.from({ length: ROUNDS }, () =>
+        cpu(() =>
+          renderIptables(state, { ...opts, cache: iptCache, fullSync: false, updatedServices: changed }),
+        ),
+      ),
+    );
+    const cachedPartNft = median(
+      Array.from({ length: ROUNDS }, () =>
+        cpu(() =>
+          renderNftablesSync(state, {
+            ...opts,
+            cache: nftCache,
+            fullSync: false,
+            updatedServices: changed,
+            previous: nftFull.ports,
+            existingChains: nftFull.activeChains,
+            existingSets: nftFull.activeSets,
+          }),
+        ),
+      ),
+    );
+    console.log(
+      `  cached: iptables full ${fmt(cachedFullIpt)}  partial ${fmt(cachedPartIpt)}   nftables partial ${fmt(cachedPartNft)}`,
     );
     if (!root) continue;
     // Bare tool on pre-rendered text vs render + the same tool, interleaved round by round.

@@ -3,7 +3,7 @@
  * endpoints, the time of a full `sync()` of our IptablesProxier / NftablesProxier (fold the
  * pending changes, render, read the live ruleset where needed, apply, conntrack check) in a fresh
  * network namespace, against `iptables-restore --noflush` / `nft -f` applying the very payload
- * that sync produced, in another fresh namespace (both created, then a pause so that the kernel
+ * that sync produced, in another fresh namespace (both created, then a pause until the kernel
  * has finished tearing down the previous round's namespaces; odd rounds run the bare tool first,
  * with the previous round's identical payload). Then, at the largest size, a partial sync after
  * one endpoint of one service changed. Prints ratios (goal: full sync ≤ 1.5× the bare apply).
@@ -19,6 +19,7 @@
  *                               [--modes iptables,iptables-legacy,nftables] [--rounds 3]
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { IptablesProxier } from '../proxy/iptables/proxier.ts';
 import { ExecIptablesRunner, type IptablesRunner } from '../proxy/iptables/runner.ts';
 import { NftablesProxier } from '../proxy/nftables/proxier.ts';
@@ -105,12 +106,29 @@ const legacyExec: Exec = {
 const restoreCmd = (mode: Mode) =>
   mode === 'iptables-legacy' ? 'iptables-legacy-restore' : 'iptables-restore';
 
+/** Busy share of all CPUs over `ms` milliseconds, from /proc/stat. */
+async function busyShare(ms: number): Promise<number> {
+  const read = () => {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+    const idle = f[3]! + f[4]!;
+    return { idle, total: f.reduce((a, b) => a + b, 0) };
+  };
+  const a = read();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = read();
+  return 1 - (b.idle - a.idle) / Math.max(1, b.total - a.total);
+}
+
 /**
- * Lets the kernel finish tearing down deleted namespaces (freeing their rules runs in a kernel
- * worker, seconds of CPU at 10,000 services) so it does not run during the next measurement.
+ * Lets the kernel finish tearing down deleted namespaces before the next measurement: freeing
+ * their rules runs in a kernel worker (tens of seconds of CPU for a 10,000-service nftables
+ * table) and would otherwise share the CPUs with whichever apply runs next. Waits at least
+ * 0.3 s + N/10 ms, then until the machine is at least half idle for 1 s (at most 120 s).
  */
 async function settle(n: number): Promise<void> {
   await new Promise((r) => setTimeout(r, 300 + n / 10));
+  const until = Date.now() + 120_000;
+  while (Date.now() < until && (await busyShare(1000)) > 0.5) {}
 }
 
 /** One full sync in namespace `ns`; returns timings and the proxier (for a partial sync). */
