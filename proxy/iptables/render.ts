@@ -672,12 +672,20 @@ export function renderIptables(state: ProxyState, opts: IptablesRenderOptions = 
   );
   filterLines += 3;
 
-  const filter = `*filter\n${filterChains.join('')}${filterRules.join('')}COMMIT\n`;
-  const nat = `*nat\n${natChains.join('')}${natRules.join('')}COMMIT\n`;
+  // One join for the whole payload (the largest allocation of a sync); the two sections are
+  // slices of it rather than copies.
+  const parts = ['*filter\n', ...filterChains, ...filterRules, 'COMMIT\n'];
+  let filterLength = 0;
+  for (const p of parts) filterLength += p.length;
+  parts.push('*nat\n');
+  for (const c of natChains) parts.push(c);
+  for (const r of natRules) parts.push(r);
+  parts.push('COMMIT\n');
+  const payload = parts.join('');
   return {
-    filter,
-    nat,
-    payload: filter + nat,
+    filter: payload.slice(0, filterLength),
+    nat: payload.slice(filterLength),
+    payload,
     activeNatChains: active,
     deletedChains,
     stats: {
