@@ -2,8 +2,10 @@
  * The iptables proxier: informer handlers record changes in the trackers; `sync()` folds them
  * into the state, renders, and applies one iptables-restore payload. A full sync (the first one,
  * after a failure, or when asked) reads the live ruleset first to add missing hooks and delete
- * stale chains; otherwise only changed services' chains are rewritten. A failed apply sets
- * needFullSync so the next attempt starts from scratch (the changes were already consumed).
+ * stale chains (one `iptables-save`, running while this process renders); otherwise only changed
+ * services' chains are rewritten. Each service's text is cached until it changes, so no sync
+ * renders an unchanged service again. A failed apply sets needFullSync so the next attempt
+ * starts from scratch (the changes were already consumed).
  */
 import type { ProxyBackend } from '../conformance/backend.ts';
 import { type ConntrackRunner, cleanConntrack } from '../model/conntrack.ts';
