@@ -133,7 +133,9 @@ describe('startKubeProxy', () => {
     });
     expect(kp.mode).toBe('userspace');
     await kp.firstSync;
-    expect(await runner.save(['nat'])).toMatch(/-d 10\.96\.0\.10\/32 .*-j REDIRECT --to-ports \d+/);
+    // No nat steering any more: the listeners bind the Service addresses (here bindAddress).
+    expect(await runner.save(['nat'])).not.toMatch(/KUBE-|REDIRECT/);
+    expect(await runner.save(['filter'])).toMatch(/-A INPUT .*-j KUBE-SERVICES/);
     const trace = await kp.backend.trace({ src: '10.244.1.100', dst: '10.96.0.10', proto: 'tcp', dport: 80 });
     expect(trace.map((t) => t.dnat)).toEqual(['10.244.1.5:8080']);
     await kp.dispose();
@@ -251,7 +253,13 @@ describe('startKubeProxy', () => {
     kp = proxy;
     try {
       await proxy.firstSync;
-      const port = Number(/REDIRECT --to-ports (\d+)/.exec(await runner.save(['nat']))?.[1]);
+      const [hit] = await proxy.backend.trace({
+        src: '127.0.0.1',
+        dst: '10.96.0.10',
+        proto: 'tcp',
+        dport: 80,
+      });
+      const port = Number(/listener 127\.0\.0\.1:(\d+)/.exec(hit?.hits[0]?.rule ?? '')?.[1]);
       const conn = net.connect({ host: '127.0.0.1', port });
       const got: string[] = [];
       conn.on('data', (d) => got.push(String(d)));

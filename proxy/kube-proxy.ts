@@ -65,7 +65,7 @@ export interface KubeProxyOptions {
     nft?: NftRunner;
     conntrack?: ConntrackRunner;
     informers?: InformerFactory;
-    /** Where userspace listeners bind (default 0.0.0.0 of the node namespace). */
+    /** userspace, tests: listen on this address on ephemeral ports, with no kube-svc0 device. */
     bindAddress?: string;
   };
 }
@@ -167,7 +167,7 @@ export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
   };
 
   const t = o.testing ?? {};
-  // The userspace mode steers traffic to its listeners with iptables rules too.
+  // The userspace mode owns iptables filter rules too (DROPs for Local policies and source ranges).
   const iptRunner = mode !== 'nftables' ? (t.iptables ?? new ExecIptablesRunner()) : undefined;
   const nftRunner = mode === 'nftables' ? (t.nft ?? new ExecNftRunner()) : undefined;
   const common = {

@@ -14,6 +14,7 @@ import {
   KUBE_PROXY_FIREWALL,
   KUBE_SERVICES,
 } from './render.ts';
+import { USERSPACE_CHAINS } from '../userspace/rules.ts';
 import type { IptablesRunner } from './runner.ts';
 
 const TOP_LEVEL = new Set([
@@ -26,13 +27,12 @@ const TOP_LEVEL = new Set([
   KUBE_PROXY_FIREWALL,
 ]);
 
-/** The userspace mode's nat chains (see proxy/userspace/rules.ts), removed here too on a mode switch. */
-const USERSPACE = new Set([
-  'KUBE-PORTALS-CONTAINER',
-  'KUBE-PORTALS-HOST',
-  'KUBE-NODEPORT-CONTAINER',
-  'KUBE-NODEPORT-HOST',
-]);
+/**
+ * The nat chains of the userspace mode's old REDIRECT layout (proxy/userspace/rules.ts), removed
+ * here too for nodes upgraded from it. The mode's filter chains (KUBE-SERVICES,
+ * KUBE-EXTERNAL-SERVICES) share the iptables mode's names and go with TOP_LEVEL.
+ */
+const USERSPACE = new Set<string>(USERSPACE_CHAINS);
 
 /** Whether a chain is one kube-proxy owns (iptables or userspace mode). */
 export function isKubeProxyChain(chain: string): boolean {

@@ -1,13 +1,14 @@
 // Address plan: the conformance table (proxy/testing/fixtures.ts: node-1 192.168.0.2, pods
 // 10.244.0.0/16, services 10.96.0.0/12) for traces; the socket tests use only 127.0.0.1 —
 // backends on ephemeral loopback ports, the proxy's listeners bound to 127.0.0.1 and dialled
-// directly (no rules: FakeIptablesRunner records what would be steered).
+// directly (no device: kube-svc0 is exercised through FakeDeviceExec, which only keeps state).
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runBackendConformance } from '../conformance/suite.ts';
 import { FakeIptablesRunner } from '../iptables/runner.ts';
 import { ep, makeService, makeSlice } from '../testing/builders.ts';
+import { FakeDeviceExec } from './fake-exec.ts';
 import { UserspaceProxier } from './proxier.ts';
 
 runBackendConformance({
@@ -85,7 +86,7 @@ async function proxier(): Promise<{ p: UserspaceProxier; runner: FakeIptablesRun
 }
 
 describe('UserspaceProxier relays real connections', () => {
-  it('round-robins TCP connections and steers the ClusterIP to its listener', async () => {
+  it('round-robins TCP connections through its listener, with no nat rule', async () => {
     const [a, b] = [await tcpBackend('a'), await tcpBackend('b')];
     const { p, runner } = await proxier();
     const { svc, slices } = objects([a, b]);
@@ -94,9 +95,12 @@ describe('UserspaceProxier relays real connections', () => {
     const r = await p.sync();
     expect(r).toMatchObject({ services: 1, listeners: 1, applied: true });
     const port = p.listenerPort('ns1/web:http/TCP')!;
-    const saved = await runner.save(['nat']);
-    expect(saved).toContain(`-d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports ${port}`);
-    expect(saved).toContain(`--to-destination 192.168.0.2:${port}`);
+    expect(p.listenerAddresses('ns1/web:http/TCP')).toEqual([`127.0.0.1:${port}`]);
+    expect(await runner.save(['nat'])).not.toMatch(/KUBE-|REDIRECT|DNAT/);
+    const [hit] = await p.trace({ src: '10.244.1.100', dst: '10.96.0.10', proto: 'tcp', dport: 80 });
+    expect(hit?.hits[0]?.rule).toMatch(
+      new RegExp(`^internal listener 127\\.0\\.0\\.1:${port} -> 127\\.0\\.0\\.1:\\d+$`),
+    );
     const got = [];
     for (let i = 0; i < 6; i++) got.push(await request(port, `m${i}`));
     // Strict alternation (endpoints are ordered by port, so either may come first).
@@ -147,14 +151,24 @@ describe('UserspaceProxier relays real connections', () => {
     s.destroy();
   });
 
-  it('refuses at once when the service has no endpoints, and REJECTs it in the rules', async () => {
+  it('has no listener and no rule for a service without endpoints (the kernel refuses it)', async () => {
+    const a = await tcpBackend('a');
     const { p, runner } = await proxier();
-    p.onServiceUpdate(undefined, makeService('ns1', 'web'));
-    await p.sync();
+    const { svc, slices } = objects([a]);
+    p.onServiceUpdate(undefined, svc);
+    expect(await p.sync()).toMatchObject({ listeners: 0, rules: 0 });
+    expect(p.listenerPort('ns1/web:http/TCP')).toBeUndefined();
+    expect(await runner.save(['nat', 'filter'])).not.toContain('10.96.0.10');
+    const [t] = await p.trace({ src: '10.244.1.100', dst: '10.96.0.10', proto: 'tcp', dport: 80 });
+    expect(t?.verdict).toBe('REJECT');
+    // Endpoints arrive: the listener opens; they go again: it closes and the port refuses.
+    p.onEndpointSliceUpdate(slices[0]!, false);
+    expect(await p.sync()).toMatchObject({ listeners: 1 });
     const port = p.listenerPort('ns1/web:http/TCP')!;
-    await expect(request(port)).rejects.toMatchObject({ code: 'ECONNRESET' });
-    expect(await runner.save(['filter'])).toMatch(/-d 10\.96\.0\.10\/32 -p tcp -m tcp --dport 80 -j REJECT/);
-    expect(await runner.save(['nat'])).not.toContain('10.96.0.10');
+    expect(await request(port)).toBe('a:hi');
+    p.onEndpointSliceUpdate(slices[0]!, true);
+    expect(await p.sync()).toMatchObject({ listeners: 0 });
+    await expect(request(port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 
   it('relays UDP per client flow and moves a flow off a removed endpoint', async () => {
@@ -297,5 +311,124 @@ describe('UserspaceProxier relays real connections', () => {
       await closed;
       expect(p.openConnections).toBe(0);
     }
+  });
+});
+
+describe('UserspaceProxier service addresses (kube-svc0 over a fake exec)', () => {
+  function withDevice() {
+    const exec = new FakeDeviceExec();
+    const runner = new FakeIptablesRunner();
+    const p = new UserspaceProxier({
+      runner,
+      exec,
+      nodeName: 'node-1',
+      nodeIPs: ['192.168.0.2'],
+      clusterCIDR: '10.244.0.0/16',
+      bindAddress: '127.0.0.1',
+    });
+    cleanups.push(() => p.dispose());
+    return { p, exec, runner };
+  }
+  const held = (exec: FakeDeviceExec) => [...(exec.devices.get('kube-svc0') ?? [])].sort();
+
+  it('holds every ClusterIP, externalIP and LB IP, with or without endpoints; drops removed ones', async () => {
+    const a = await tcpBackend('a');
+    const { p, exec } = withDevice();
+    const { svc, slices } = objects([a], (s) => {
+      s.spec.type = 'LoadBalancer';
+      s.spec.externalIPs = ['192.168.0.201'];
+      s.spec.ports![0]!.nodePort = 30080;
+    });
+    svc.status = { loadBalancer: { ingress: [{ ip: '192.168.0.200' }] } };
+    const noep = makeService('ns1', 'noep', (s) => (s.spec.clusterIP = '10.96.0.17'));
+    p.onServiceUpdate(undefined, svc);
+    p.onServiceUpdate(undefined, noep);
+    for (const s of slices) p.onEndpointSliceUpdate(s, false);
+    expect(await p.sync()).toMatchObject({ addresses: 4 });
+    expect(held(exec)).toEqual(['10.96.0.10', '10.96.0.17', '192.168.0.200', '192.168.0.201']);
+    expect(exec.sysctls.get('net.ipv4.conf.all.arp_ignore')).toBe('1');
+    expect(exec.sysctls.get('net.ipv4.conf.all.arp_announce')).toBe('2');
+    // Unchanged: not even a read.
+    const before = exec.log.length;
+    await p.sync();
+    expect(exec.log.length).toBe(before);
+    // A removed Service takes its address with it; a full sync re-reads the device.
+    p.onServiceUpdate(noep, undefined);
+    await p.sync();
+    expect(held(exec)).toEqual(['10.96.0.10', '192.168.0.200', '192.168.0.201']);
+    exec.devices.get('kube-svc0')!.delete('10.96.0.10');
+    p.requestFullSync();
+    await p.sync();
+    expect(held(exec)).toEqual(['10.96.0.10', '192.168.0.200', '192.168.0.201']);
+    await p.dispose();
+    expect(exec.devices.has('kube-svc0')).toBe(false);
+  });
+
+  it('drain() leaves the device and its addresses to the next proxy', async () => {
+    const a = await tcpBackend('a');
+    const { p, exec } = withDevice();
+    const { svc, slices } = objects([a]);
+    p.onServiceUpdate(undefined, svc);
+    for (const s of slices) p.onEndpointSliceUpdate(s, false);
+    await p.sync();
+    expect(await p.drain(0)).toEqual({ connections: 0, cut: 0 });
+    expect(held(exec)).toEqual(['10.96.0.10']);
+  });
+
+  it('renders only filter DROPs: Local policies without a local endpoint, LB source ranges', async () => {
+    const { p, runner } = withDevice();
+    const itp = makeService('ns1', 'itp', (s) => {
+      s.spec.clusterIP = '10.96.0.14';
+      s.spec.internalTrafficPolicy = 'Local';
+    });
+    const lb = makeService('ns1', 'lb', (s) => {
+      s.spec.clusterIP = '10.96.0.19';
+      s.spec.type = 'LoadBalancer';
+      s.spec.loadBalancerSourceRanges = ['192.168.0.0/24'];
+      s.spec.ports![0]!.nodePort = 30083;
+    });
+    lb.status = { loadBalancer: { ingress: [{ ip: '192.168.0.200' }] } };
+    p.onServiceUpdate(undefined, itp);
+    p.onServiceUpdate(undefined, lb);
+    p.onEndpointSliceUpdate(
+      makeSlice('ns1', 'itp', 'itp-0', (s) => (s.endpoints = [ep('10.244.2.9', { node: 'node-2' })])),
+      false,
+    );
+    p.onEndpointSliceUpdate(
+      makeSlice('ns1', 'lb', 'lb-0', (s) => (s.endpoints = [ep('10.244.1.5')])),
+      false,
+    );
+    expect(await p.sync()).toMatchObject({ rules: 3 });
+    const filter = await runner.save(['filter']);
+    expect(filter).toMatch(/-A INPUT .*-j KUBE-SERVICES/);
+    expect(filter).toMatch(/-A INPUT .*-j KUBE-EXTERNAL-SERVICES/);
+    expect(filter).toMatch(/-A KUBE-SERVICES .*-d 10\.96\.0\.14\/32 -p tcp -m tcp --dport 80 -j DROP/);
+    expect(filter).toMatch(/-s 192\.168\.0\.0\/24 -d 192\.168\.0\.200\/32 .*-j RETURN/);
+    expect(filter).toMatch(
+      /-A KUBE-EXTERNAL-SERVICES .*-d 192\.168\.0\.200\/32 -p tcp -m tcp --dport 80 -j DROP/,
+    );
+    expect(await runner.save(['nat'])).not.toMatch(/KUBE-/);
+  });
+
+  it('removes the old REDIRECT layout (nat chains and hooks) on its first sync', async () => {
+    const { p, runner } = withDevice();
+    await runner.restore(
+      [
+        '*nat',
+        ':KUBE-PORTALS-CONTAINER - [0:0]',
+        ':KUBE-NODEPORT-HOST - [0:0]',
+        '-A PREROUTING -m comment --comment "handle ClusterIPs" -j KUBE-PORTALS-CONTAINER',
+        '-A OUTPUT -m addrtype --dst-type LOCAL -j KUBE-NODEPORT-HOST',
+        '-A KUBE-PORTALS-CONTAINER -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 40000',
+        '-A POSTROUTING -s 10.244.0.0/16 -j MASQUERADE',
+        'COMMIT',
+        '',
+      ].join('\n'),
+    );
+    p.onServiceUpdate(undefined, makeService('ns1', 'web'));
+    await p.sync();
+    const nat = await runner.save(['nat']);
+    expect(nat).not.toMatch(/KUBE-|REDIRECT/);
+    expect(nat).toContain('-A POSTROUTING -s 10.244.0.0/16 -j MASQUERADE');
   });
 });

@@ -1,39 +1,36 @@
 /**
- * The kernel half of the userspace proxy: the iptables rules that steer Service traffic into the
- * proxy's own listeners, with upstream userspace mode's chain names. Packets from pods and the LAN
- * (nat PREROUTING) are REDIRECTed to the listener's port on the address they arrived at; packets
- * the node sends itself (nat OUTPUT) are DNATed to the node IP and the listener port, as upstream
- * did (a REDIRECT there would rewrite to 127.0.0.1 behind a non-loopback source). Services
- * without endpoints get a filter REJECT (a refused connect, not a hang) and Local-policy traffic
- * without a local endpoint a DROP. Pure: `renderUserspaceRules` returns one iptables-restore
- * payload that rewrites all our chains at once.
+ * The kernel half of the userspace proxy: the few iptables filter rules it still needs. Service
+ * addresses are local addresses of the node (device.ts) and the listeners bind them, so no nat
+ * rule steers anything: a Service without endpoints has no listener and the kernel refuses it
+ * by itself. What remains are the DROPs a missing listener cannot express, all in the INPUT path
+ * (the traffic is local, including the node's own, which loops through INPUT too): ClusterIP
+ * traffic under internalTrafficPolicy Local without a local endpoint, outside traffic under
+ * externalTrafficPolicy Local without one, and LoadBalancer traffic from sources outside
+ * loadBalancerSourceRanges. Pure: `renderUserspaceRules` returns one iptables-restore payload
+ * (for `--noflush`) that rewrites our chains at once, and — once, for nodes upgraded from the old
+ * REDIRECT layout — removes the old nat chains and their hooks.
  */
 import type { ServicePortInfo } from '../model/types.ts';
 
-/** nat: ClusterIP/externalIP/LB portals for traffic arriving from pods and the LAN. */
-export const KUBE_PORTALS_CONTAINER = 'KUBE-PORTALS-CONTAINER';
-/** nat: the same portals for traffic the node itself sends. */
-export const KUBE_PORTALS_HOST = 'KUBE-PORTALS-HOST';
-/** nat: NodePorts for traffic arriving from pods and the LAN. */
-export const KUBE_NODEPORT_CONTAINER = 'KUBE-NODEPORT-CONTAINER';
-/** nat: NodePorts for traffic the node itself sends. */
-export const KUBE_NODEPORT_HOST = 'KUBE-NODEPORT-HOST';
-/** filter: REJECT for services without endpoints (same name as the iptables mode's). */
+/** filter: DROP for ClusterIP traffic without a usable endpoint (same name as the iptables mode's). */
 export const KUBE_SERVICES_FILTER = 'KUBE-SERVICES';
-/** filter: DROP for Local-policy external traffic without a local endpoint. */
+/** filter: DROP for outside traffic without a usable endpoint or from a source not allowed. */
 export const KUBE_EXTERNAL_SERVICES_FILTER = 'KUBE-EXTERNAL-SERVICES';
 
-/** Every chain this mode owns (for cleanup). */
+/**
+ * The nat chains of the old layout (REDIRECT to ephemeral listener ports). Nothing writes them
+ * any more; a sync and cleanupIptables remove them when a node still has them.
+ */
 export const USERSPACE_CHAINS = [
-  KUBE_PORTALS_CONTAINER,
-  KUBE_PORTALS_HOST,
-  KUBE_NODEPORT_CONTAINER,
-  KUBE_NODEPORT_HOST,
+  'KUBE-PORTALS-CONTAINER',
+  'KUBE-PORTALS-HOST',
+  'KUBE-NODEPORT-CONTAINER',
+  'KUBE-NODEPORT-HOST',
 ] as const;
 
 /** One hook from a built-in chain into ours. */
 export interface UserspaceHook {
-  table: 'nat' | 'filter';
+  table: 'filter';
   chain: string;
   /** The rule after `-A <chain>` (also how presence is detected in iptables-save output). */
   rule: string;
@@ -41,51 +38,16 @@ export interface UserspaceHook {
 
 const NEW = '-m conntrack --ctstate NEW';
 
-/** The hooks, in the order they are inserted at the top of their built-in chains. */
+/** The hooks, in the order they are inserted at the top of INPUT. */
 export const USERSPACE_HOOKS: readonly UserspaceHook[] = [
   {
-    table: 'nat',
-    chain: 'PREROUTING',
-    rule: `-m comment --comment "handle ClusterIPs; NOTE: this must be before the NodePort rules" -j ${KUBE_PORTALS_CONTAINER}`,
-  },
-  {
-    table: 'nat',
-    chain: 'PREROUTING',
-    rule: `-m addrtype --dst-type LOCAL -m comment --comment "handle service NodePorts; NOTE: this must be the last rule in the chain" -j ${KUBE_NODEPORT_CONTAINER}`,
-  },
-  {
-    table: 'nat',
-    chain: 'OUTPUT',
-    rule: `-m comment --comment "handle ClusterIPs; NOTE: this must be before the NodePort rules" -j ${KUBE_PORTALS_HOST}`,
-  },
-  {
-    table: 'nat',
-    chain: 'OUTPUT',
-    rule: `-m addrtype --dst-type LOCAL -m comment --comment "handle service NodePorts; NOTE: this must be the last rule in the chain" -j ${KUBE_NODEPORT_HOST}`,
-  },
-  {
     table: 'filter',
     chain: 'INPUT',
     rule: `${NEW} -m comment --comment "kubernetes service portals" -j ${KUBE_SERVICES_FILTER}`,
   },
   {
     table: 'filter',
-    chain: 'FORWARD',
-    rule: `${NEW} -m comment --comment "kubernetes service portals" -j ${KUBE_SERVICES_FILTER}`,
-  },
-  {
-    table: 'filter',
-    chain: 'OUTPUT',
-    rule: `${NEW} -m comment --comment "kubernetes service portals" -j ${KUBE_SERVICES_FILTER}`,
-  },
-  {
-    table: 'filter',
     chain: 'INPUT',
-    rule: `${NEW} -m comment --comment "kubernetes externally-visible service portals" -j ${KUBE_EXTERNAL_SERVICES_FILTER}`,
-  },
-  {
-    table: 'filter',
-    chain: 'FORWARD',
     rule: `${NEW} -m comment --comment "kubernetes externally-visible service portals" -j ${KUBE_EXTERNAL_SERVICES_FILTER}`,
   },
 ];
@@ -93,11 +55,7 @@ export const USERSPACE_HOOKS: readonly UserspaceHook[] = [
 /** What the renderer needs to know about one service port. */
 export interface PortalSpec {
   svc: ServicePortInfo;
-  /** The listener for ClusterIP traffic (0 = none). */
-  internalPort: number;
-  /** The listener for NodePort/externalIP/LB traffic (0 = none). */
-  externalPort: number;
-  /** The service has endpoints somewhere (else REJECT). */
+  /** The service has endpoints somewhere (else: no listener, no rule; the kernel refuses). */
   hasEndpoints: boolean;
   /** ClusterIP traffic has an endpoint it may use (false: internalTrafficPolicy Local, none here). */
   internalUsable: boolean;
@@ -107,51 +65,56 @@ export interface PortalSpec {
 
 /** Options of renderUserspaceRules. */
 export interface UserspaceRulesOptions {
-  /** The node address OUTPUT traffic is DNATed to (default: REDIRECT, i.e. 127.0.0.1). */
-  nodeIP?: string;
   /** Hooks to insert (the ones missing from the live ruleset); default none. */
   hooks?: readonly UserspaceHook[];
+  /**
+   * iptables-save output of the nat table: when it still holds the old layout's chains, the
+   * payload also deletes their hooks and removes them. Default: nat untouched.
+   */
+  legacyNat?: string;
 }
 
 function comment(text: string): string {
   return `-m comment --comment ${/^[\w./:-]+$/.test(text) ? text : JSON.stringify(text)}`;
 }
 
-/** The iptables-restore payload (for `--noflush`) that makes the kernel steer to our listeners. */
+/** The nat-table lines that remove the old layout's hooks and chains from `save` ('' if none). */
+export function legacyNatCleanup(save: string): string[] {
+  const legacy = new Set<string>(USERSPACE_CHAINS);
+  const chains: string[] = [];
+  const deletes: string[] = [];
+  let table = '';
+  for (const line of save.split('\n')) {
+    if (line.startsWith('*')) table = line.slice(1).trim();
+    if (table !== 'nat') continue;
+    if (line.startsWith(':')) {
+      const name = line.slice(1).split(/\s+/)[0]!;
+      if (legacy.has(name)) chains.push(name);
+    } else if (line.startsWith('-A ')) {
+      const words = line.split(/\s+/);
+      const target = words[words.lastIndexOf('-j') + 1] ?? '';
+      // Rules inside our chains go with the flush; hooks elsewhere are deleted one by one.
+      if (legacy.has(target) && !legacy.has(words[1]!)) deletes.push(`-D ${line.slice(3)}`);
+    }
+  }
+  if (chains.length === 0 && deletes.length === 0) return [];
+  return [...chains.map((c) => `:${c} - [0:0]`), ...deletes, ...chains.map((c) => `-X ${c}`)];
+}
+
+/** The iptables-restore payload (for `--noflush`) holding the userspace mode's filter rules. */
 export function renderUserspaceRules(portals: PortalSpec[], opts: UserspaceRulesOptions = {}): string {
-  const nat: string[] = [];
   const filter: string[] = [];
   const sorted = [...portals].sort((a, b) => (a.svc.key < b.svc.key ? -1 : a.svc.key > b.svc.key ? 1 : 0));
-  const toHost = (port: number) =>
-    opts.nodeIP ? `-j DNAT --to-destination ${opts.nodeIP}:${port}` : `-j REDIRECT --to-ports ${port}`;
   for (const p of sorted) {
+    // No endpoint anywhere: no listener either, so the kernel answers RST / port unreachable.
+    if (!p.hasEndpoints) continue;
     const s = p.svc;
     const proto = s.protocol.toLowerCase();
     const match = (dst: string, port: number) => `-d ${dst}/32 -p ${proto} -m ${proto} --dport ${port}`;
-    const c = comment(s.nameString);
-    if (!p.hasEndpoints) {
-      // No endpoint anywhere: refuse at once (ClusterIP and every external address).
-      for (const ip of [s.clusterIP, ...s.externalIPs, ...s.loadBalancerVIPs])
-        filter.push(
-          `-A ${KUBE_SERVICES_FILTER} ${comment(`${s.nameString} has no endpoints`)} ${match(ip, s.port)} -j REJECT --reject-with icmp-port-unreachable`,
-        );
-      if (s.nodePort)
-        filter.push(
-          `-A ${KUBE_EXTERNAL_SERVICES_FILTER} ${comment(`${s.nameString} has no endpoints`)} -m addrtype --dst-type LOCAL -p ${proto} -m ${proto} --dport ${s.nodePort} -j REJECT --reject-with icmp-port-unreachable`,
-        );
-      continue;
-    }
-    if (p.internalPort && p.internalUsable) {
-      nat.push(
-        `-A ${KUBE_PORTALS_CONTAINER} ${c} ${match(s.clusterIP, s.port)} -j REDIRECT --to-ports ${p.internalPort}`,
-      );
-      nat.push(`-A ${KUBE_PORTALS_HOST} ${c} ${match(s.clusterIP, s.port)} ${toHost(p.internalPort)}`);
-    } else if (!p.internalUsable) {
+    if (!p.internalUsable)
       filter.push(
         `-A ${KUBE_SERVICES_FILTER} ${comment(`${s.nameString} has no local endpoints`)} ${match(s.clusterIP, s.port)} -j DROP`,
       );
-    }
-    if (!p.externalPort) continue;
     if (!p.externalUsable) {
       for (const ip of [...s.externalIPs, ...s.loadBalancerVIPs])
         filter.push(
@@ -163,49 +126,27 @@ export function renderUserspaceRules(portals: PortalSpec[], opts: UserspaceRules
         );
       continue;
     }
-    for (const ip of s.externalIPs) {
-      nat.push(
-        `-A ${KUBE_PORTALS_CONTAINER} ${c} ${match(ip, s.port)} -j REDIRECT --to-ports ${p.externalPort}`,
-      );
-      nat.push(`-A ${KUBE_PORTALS_HOST} ${c} ${match(ip, s.port)} ${toHost(p.externalPort)}`);
-    }
+    if (s.loadBalancerSourceRanges.length === 0) continue;
+    // loadBalancerSourceRanges: listed sources return to INPUT (and reach the listener); the
+    // rest of the LB IP's traffic meets the DROP.
+    const c = comment(`${s.nameString} loadBalancerSourceRanges`);
     for (const ip of s.loadBalancerVIPs) {
-      // loadBalancerSourceRanges: only listed sources are steered; the rest meet a DROP.
-      const ranges = s.loadBalancerSourceRanges.length ? s.loadBalancerSourceRanges : [''];
-      for (const r of ranges) {
-        const src = r ? `-s ${r} ` : '';
-        nat.push(
-          `-A ${KUBE_PORTALS_CONTAINER} ${c} ${src}${match(ip, s.port)} -j REDIRECT --to-ports ${p.externalPort}`,
-        );
-        nat.push(`-A ${KUBE_PORTALS_HOST} ${c} ${src}${match(ip, s.port)} ${toHost(p.externalPort)}`);
-      }
-      if (s.loadBalancerSourceRanges.length)
-        filter.push(
-          `-A ${KUBE_EXTERNAL_SERVICES_FILTER} ${comment(`${s.nameString} source not in loadBalancerSourceRanges`)} ${match(ip, s.port)} -j DROP`,
-        );
-    }
-    if (s.nodePort) {
-      const np = `-p ${proto} -m ${proto} --dport ${s.nodePort}`;
-      nat.push(`-A ${KUBE_NODEPORT_CONTAINER} ${c} ${np} -j REDIRECT --to-ports ${p.externalPort}`);
-      nat.push(`-A ${KUBE_NODEPORT_HOST} ${c} ${np} ${toHost(p.externalPort)}`);
+      for (const r of s.loadBalancerSourceRanges)
+        filter.push(`-A ${KUBE_EXTERNAL_SERVICES_FILTER} ${c} -s ${r} ${match(ip, s.port)} -j RETURN`);
+      filter.push(
+        `-A ${KUBE_EXTERNAL_SERVICES_FILTER} ${comment(`${s.nameString} source not in loadBalancerSourceRanges`)} ${match(ip, s.port)} -j DROP`,
+      );
     }
   }
-  const hooks = opts.hooks ?? [];
-  const hookLines = (table: string) =>
-    hooks.filter((h) => h.table === table).map((h) => `-I ${h.chain} 1 ${h.rule}`);
   // Inserted at position 1 one after another: reverse so they end up in USERSPACE_HOOKS order.
-  const natHooks = hookLines('nat').reverse();
-  const filterHooks = hookLines('filter').reverse();
+  const hookLines = (opts.hooks ?? []).map((h) => `-I ${h.chain} 1 ${h.rule}`).reverse();
+  const nat = opts.legacyNat ? legacyNatCleanup(opts.legacyNat) : [];
   return [
-    '*nat',
-    ...USERSPACE_CHAINS.map((ch) => `:${ch} - [0:0]`),
-    ...natHooks,
-    ...nat,
-    'COMMIT',
+    ...(nat.length ? ['*nat', ...nat, 'COMMIT'] : []),
     '*filter',
     `:${KUBE_SERVICES_FILTER} - [0:0]`,
     `:${KUBE_EXTERNAL_SERVICES_FILTER} - [0:0]`,
-    ...filterHooks,
+    ...hookLines,
     ...filter,
     'COMMIT',
     '',
@@ -220,12 +161,12 @@ export function missingUserspaceHooks(save: string): UserspaceHook[] {
     if (line.startsWith('*')) table = line.slice(1).trim();
     else if (line.startsWith('-A ')) {
       const parts = line.split(/\s+/);
-      const target = parts[parts.indexOf('-j') + 1];
-      present.add(`${table} ${parts[1]} ${target} ${line.includes('addrtype') ? 'local' : ''}`);
+      const target = parts[parts.lastIndexOf('-j') + 1];
+      present.add(`${table} ${parts[1]} ${target}`);
     }
   }
   return USERSPACE_HOOKS.filter((h) => {
     const target = h.rule.split(/\s+/).at(-1);
-    return !present.has(`${h.table} ${h.chain} ${target} ${h.rule.includes('addrtype') ? 'local' : ''}`);
+    return !present.has(`${h.table} ${h.chain} ${target}`);
   });
 }

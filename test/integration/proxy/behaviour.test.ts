@@ -28,6 +28,8 @@
 //   hdl     None (headless)                      → b1: no rule, no listener
 // The client reaches the LB IP and the external IP through the node (host routes: nothing on
 // the LAN answers ARP for them here, as an L2 announcer would).
+// userspace mode: the proxy puts every Service address on kube-svc0 in pn-h5-<pid>-node (a bridge
+// without ports) and binds its listeners there; the device goes with the proxy's SIGTERM.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointSliceObject, ServiceObject } from '../../../proxy/model/types.ts';
@@ -367,7 +369,46 @@ describe.skipIf(!isRoot)('Service behaviour in every proxy mode', () => {
       expect(ipt.stdout).not.toMatch(/KUBE-/);
       const nft = await realExec.run('nft', ['list', 'tables'], { netns: NS.node });
       expect(nft.stdout).not.toMatch(/kube-proxy/);
+      // userspace: the service device (and with it every Service address) is gone too.
+      const dev = await realExec.run('ip', ['-n', NS.node, 'link', 'show', 'dev', 'kube-svc0'], {
+        allowFail: true,
+      });
+      expect(dev.code).not.toBe(0);
     }, 60_000);
+
+    it.runIf(mode === 'userspace')(
+      'userspace: the Service addresses are local (kube-svc0), with strict ARP and no nat rule',
+      async () => {
+        const shown = await ip(NS.node, '-j', 'addr', 'show', 'dev', 'kube-svc0');
+        const addrs = (
+          JSON.parse(shown.stdout) as { addr_info: { family: string; local: string; prefixlen: number }[] }[]
+        )
+          .flatMap((l) => l.addr_info)
+          .filter((a) => a.family === 'inet')
+          .map((a) => `${a.local}/${a.prefixlen}`)
+          .sort();
+        const clusterIPs = Array.from({ length: 11 }, (_, i) => `10.96.0.${10 + i}/32`);
+        expect(addrs).toEqual([...clusterIPs, `${LB_IP}/32`, `${EXT_IP}/32`].sort());
+        const link = await ip(NS.node, '-d', '-j', 'link', 'show', 'dev', 'kube-svc0');
+        expect(link.stdout).toMatch(/"info_kind":"bridge"/);
+        for (const [k, v] of [
+          ['arp_ignore', '1'],
+          ['arp_announce', '2'],
+        ]) {
+          const r = await realExec.run('sysctl', ['-n', `net.ipv4.conf.all.${k}`], { netns: NS.node });
+          expect(r.stdout.trim()).toBe(v);
+        }
+        // Nothing is steered by nat: the listeners bind the Service addresses themselves.
+        const nat = await realExec.run('iptables-save', ['-t', 'nat'], { netns: NS.node });
+        expect(nat.stdout).not.toMatch(/REDIRECT|KUBE-/);
+        const ss = await realExec.run('ss', ['-Hltn'], { netns: NS.node });
+        expect(ss.stdout).toMatch(/10\.96\.0\.10:80\b/);
+        expect(ss.stdout).toMatch(/(0\.0\.0\.0|\*):30080\b/);
+        // No endpoints, no listener: 10.96.0.17 is refused by the kernel itself.
+        expect(ss.stdout).not.toMatch(/10\.96\.0\.17:80\b/);
+      },
+      60_000,
+    );
 
     it('spreads connections to a ClusterIP over every endpoint', async () => {
       const replies = await tcp(NS.p3, '10.96.0.10', 80, 40);
@@ -401,6 +442,14 @@ describe.skipIf(!isRoot)('Service behaviour in every proxy mode', () => {
     }, 60_000);
 
     it('a headless Service gets no rule', async () => {
+      if (mode === 'userspace') {
+        // No nat rule names any Service here; the device holds every programmed Service's
+        // address (checked in full above) and a headless one has none to hold.
+        const shown = (await ip(NS.node, 'addr', 'show', 'dev', 'kube-svc0')).stdout;
+        expect(shown).toContain('10.96.0.10/32');
+        expect(shown).not.toMatch(/None/);
+        return;
+      }
       const ipt = (await realExec.run('iptables-save', [], { netns: NS.node })).stdout;
       const nft = (await realExec.run('nft', ['list', 'ruleset'], { netns: NS.node })).stdout;
       // Every other Service is programmed (userspace steering rules name theirs too); the headless

@@ -367,14 +367,14 @@ describe.skipIf(!isRoot)('a proxy restart keeps established TCP connections', ()
           code: 0,
           signal: null,
         });
-        // The steering rule is the new process's, untouched by the old one's exit.
+        // The new process listens on the Service address and port itself (the old one had them
+        // too); the old one's exit left the device and its address alone.
         const { listenerPorts } = await next.stats();
-        expect(listenerPorts).toHaveLength(1);
-        expect(listenerPorts).not.toEqual(before.listenerPorts);
-        const steered = new RegExp(`-d ${VIP}/32 .*-j REDIRECT --to-ports (\\d+)`).exec(
-          await liveRules(mode),
-        );
-        expect(Number(steered?.[1])).toBe(listenerPorts[0]);
+        expect(listenerPorts).toEqual([80]);
+        expect(listenerPorts).toEqual(before.listenerPorts);
+        const addrs = await realExec.run('ip', ['-n', NS.node, 'addr', 'show', 'dev', 'kube-svc0']);
+        expect(addrs.stdout).toContain(`${VIP}/32`);
+        expect(await liveRules(mode)).not.toMatch(/REDIRECT/);
         expect(await freshConnection(conns, 'after')).toBe(`${SRV}:after`);
       } finally {
         await conns.dispose();
