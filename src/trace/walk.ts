@@ -210,7 +210,12 @@ export async function walk(
     const local = (await addrs(cur.netns)).some((a) => a.ip === dst);
     if (local) {
       hop.delivered = true;
-      if (node && view.proxyMode === 'userspace' && nf?.dnat)
+      // Userspace mode: Service addresses are local (kube-svc0), the balancer listens on them.
+      if (
+        node &&
+        view.proxyMode === 'userspace' &&
+        ['service', 'loadbalancer', 'externalip'].includes(ownerOf(view, dst).kind)
+      )
         note(
           hop,
           "the userspace proxy's balancer accepts here and opens its own connection to a backend (a new flow)",
