@@ -1,8 +1,8 @@
 /**
  * kube-proxy data plane, in the same run: a client pod to a server pod directly (the limit), then
  * through a ClusterIP with each proxy mode (iptables, nftables, userspace), and haproxy (Debian,
- * one thread, TCP mode) doing the userspace balancer's job: listening in the same node namespace,
- * reached through the same REDIRECT of the ClusterIP. Per destination: bulk **throughput** (iperf3,
+ * one thread, TCP mode) doing the userspace balancer's job the same way: in the same node
+ * namespace, listening on the Service addresses made local addresses of the node. Per destination: bulk **throughput** (iperf3,
  * one stream), **new-connection latency** (wrk, one connection, `Connection: close`: connect +
  * request + close, one after another; the mean is 1 / rate), and request rates with N
  * connections, keep-alive (established connections: the kernel modes only touch their first
@@ -27,7 +27,7 @@
  *   n2   br0 10.244.2.1/24, lan 192.168.0.3/24      cli  10.244.2.7 (on n2), runs wrk
  *                                                   cli1 10.244.1.7 (on n1), runs wrk
  *   Services bench/web 10.96.0.10:80 → 10.244.1.5:8081 (HTTP; direct traffic uses :8080), bench/iperf 10.96.0.11:80 →
- *   10.244.1.5:5201 (iperf3 -s); haproxy :18080 and :18081 in the client's node
+ *   10.244.1.5:5201 (iperf3 -s); haproxy on 10.96.0.10:80 and 10.96.0.11:80 in the client's node
  *
  *   npx tsx bench/proxy-dataplane.ts [--seconds 3] [--connections 16] [--rounds 3]
  *        [--layouts two-nodes,one-node] (default two-nodes) [--only userspace,haproxy]
@@ -50,7 +50,6 @@ const NS = { n1: `${P}-n1`, n2: `${P}-n2`, srv: `${P}-srv`, cli: `${P}-cli`, cli
 const HAPROXY_CFG = `/tmp/${P}-haproxy.cfg`;
 const SERVER_IP = '10.244.1.5';
 const CLUSTER_IP = '10.96.0.10';
-const HAPROXY_PORT = 18080;
 const children: ChildProcess[] = [];
 
 type Layout = 'two-nodes' | 'one-node';
@@ -268,42 +267,33 @@ function proxyTarget(layout: Layout, mode: Mode): Target {
   };
 }
 
-/** haproxy in the client's node namespace, the ClusterIPs REDIRECTed to it as userspace mode does. */
+/**
+ * haproxy in the client's node namespace doing the userspace balancer's job the same way: the
+ * Service addresses are local addresses of the node (on a port-less bridge, like kube-svc0) and
+ * haproxy listens on them.
+ */
 function haproxyTarget(layout: Layout): Target {
   const place = PLACE[layout];
   let hap: ChildProcess | undefined;
-  const rules = [
-    [CLUSTER_IP, HAPROXY_PORT],
-    [IPERF_CLUSTER_IP, HAPROXY_PORT + 1],
-  ].map(([ip, to]) => [
-    'PREROUTING',
-    '-d',
-    `${ip}/32`,
-    '-p',
-    'tcp',
-    '--dport',
-    '80',
-    '-j',
-    'REDIRECT',
-    '--to-ports',
-    String(to),
-  ]);
   return {
     layout,
-    measures: [SERVICE('haproxy (REDIRECT, tcp)')],
+    measures: [SERVICE('haproxy (same VIPs, tcp)')],
     async setUp() {
+      ip(place.node, 'link', 'add', 'hap-vip0', 'type', 'bridge');
+      ip(place.node, 'link', 'set', 'hap-vip0', 'up');
+      for (const vip of [CLUSTER_IP, IPERF_CLUSTER_IP])
+        ip(place.node, 'addr', 'add', `${vip}/32`, 'dev', 'hap-vip0');
       hap = await start(place.node, ['haproxy', '-db', '-f', HAPROXY_CFG]);
       // `ip netns exec` execs haproxy: same pid.
       this.pid = hap.pid;
       let err = '';
       hap.stderr!.on('data', (d: Buffer) => (err += d));
-      for (const r of rules) inNs(place.node, 'iptables', '-t', 'nat', '-A', ...r);
       await waitFor(place.cli, SERVICE('').url, () => `haproxy did not answer: ${err}`);
     },
     async tearDown() {
-      for (const r of rules) inNs(place.node, 'iptables', '-t', 'nat', '-D', ...r);
       if (hap) await stop(hap);
       hap = undefined;
+      ip(place.node, 'link', 'del', 'hap-vip0');
     },
   };
 }
@@ -365,10 +355,10 @@ async function main(): Promise<void> {
       '  timeout client 30s',
       '  timeout server 30s',
       'listen web',
-      `  bind 0.0.0.0:${HAPROXY_PORT}`,
+      `  bind ${CLUSTER_IP}:80`,
       `  server b1 ${SERVER_IP}:8081`,
       'listen iperf',
-      `  bind 0.0.0.0:${HAPROXY_PORT + 1}`,
+      `  bind ${IPERF_CLUSTER_IP}:80`,
       `  server b1 ${SERVER_IP}:5201`,
       '',
     ].join('\n'),
@@ -464,7 +454,7 @@ async function main(): Promise<void> {
       row(`ClusterIP ${mode}`, `direct, ${mode} live`, `${mode} ÷ direct (${mode} live)`, '≥ 0.95×');
       row(`ClusterIP ${mode}`, 'direct, no proxy', `${mode} ÷ direct (no proxy)`, '(the limit)');
     }
-    row('ClusterIP userspace', 'haproxy (REDIRECT, tcp)', 'userspace ÷ haproxy', '≥ 0.8×');
+    row('ClusterIP userspace', 'haproxy (same VIPs, tcp)', 'userspace ÷ haproxy', '≥ 0.8×');
   }
 }
 
