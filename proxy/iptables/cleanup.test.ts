@@ -2,10 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import { CONFORMANCE_CONFIG } from '../conformance/suite.ts';
 import { allObjects } from '../testing/fixtures.ts';
+import { FakeDeviceExec } from '../userspace/fake-exec.ts';
+import { UserspaceProxier } from '../userspace/proxier.ts';
 import { cleanupIptables, isKubeProxyChain } from './cleanup.ts';
 import { IptablesProxier } from './proxier.ts';
-import { UserspaceProxier } from '../userspace/proxier.ts';
-import { FakeDeviceExec } from '../userspace/fake-exec.ts';
 import { FakeIptablesRunner } from './runner.ts';
 
 describe('cleanupIptables', () => {

@@ -4,6 +4,7 @@
  * switches proxy mode (iptables → nftables or the in-process balancer) without being recreated.
  */
 import { parseRule, tokenize } from '../trace/iptables-ruleset.ts';
+import { USERSPACE_CHAINS } from '../userspace/rules.ts';
 import {
   isServiceChainName,
   KUBE_EXTERNAL_SERVICES,
@@ -14,7 +15,6 @@ import {
   KUBE_PROXY_FIREWALL,
   KUBE_SERVICES,
 } from './render.ts';
-import { USERSPACE_CHAINS } from '../userspace/rules.ts';
 import type { IptablesRunner } from './runner.ts';
 
 const TOP_LEVEL = new Set([
