@@ -11,12 +11,18 @@ import { ep, makeService, makeSlice } from '../testing/builders.ts';
 import { FakeDeviceExec } from './fake-exec.ts';
 import { UserspaceProxier } from './proxier.ts';
 
-runBackendConformance({
-  name: 'userspace (fake runner, loopback listeners)',
-  alwaysSourceNAT: true,
-  newBackend: (cfg) =>
-    new UserspaceProxier({ runner: new FakeIptablesRunner(), bindAddress: '127.0.0.1', ...cfg }),
-});
+for (const tcpRelay of ['uv', 'net'] as const)
+  runBackendConformance({
+    name: `userspace (fake runner, loopback listeners, ${tcpRelay} relay)`,
+    alwaysSourceNAT: true,
+    newBackend: (cfg) =>
+      new UserspaceProxier({
+        runner: new FakeIptablesRunner(),
+        bindAddress: '127.0.0.1',
+        tcpRelay,
+        ...cfg,
+      }),
+  });
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

@@ -21,7 +21,6 @@
  * until they end or the drain timeout passes.
  */
 import dgram from 'node:dgram';
-import net from 'node:net';
 import { type Exec, realExec } from '../../src/kernel/exec.ts';
 import type { ProxyBackend } from '../conformance/backend.ts';
 import type { IptablesRunner } from '../iptables/runner.ts';
@@ -43,6 +42,7 @@ import {
   SERVICE_DEVICE,
 } from './device.ts';
 import { missingUserspaceHooks, type PortalSpec, renderUserspaceRules } from './rules.ts';
+import { listenTcp, type RelayedConnection, type TcpRelayKind, tcpRelayKind } from './tcp-relay.ts';
 
 /** Options for UserspaceProxier. */
 export interface UserspaceProxierOptions {
@@ -80,6 +80,11 @@ export interface UserspaceProxierOptions {
    * 30 s (DEFAULT_DRAIN_TIMEOUT_MS); 0 ends them at once.
    */
   drainTimeoutMs?: number;
+  /**
+   * How TCP is relayed: `uv` (libuv's TCP handles, the default where this Node has them) or
+   * `net` (net.Socket); see tcp-relay.ts.
+   */
+  tcpRelay?: TcpRelayKind;
 }
 
 /** drain()'s default grace period for established connections. */
@@ -152,24 +157,6 @@ interface PortEntry {
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
-/**
- * Copies `from` to `to` with backpressure, and passes `from`'s FIN on as `to`'s. The same job as
- * `from.pipe(to)` without the stream plumbing pipe() sets up for every connection (listeners,
- * state objects, ticks): with a new connection per request that plumbing was a large part of
- * the balancer's CPU per connection.
- */
-function relay(from: net.Socket, to: net.Socket): void {
-  from.on('data', (chunk: Buffer) => {
-    // The other side is gone (its close handler ends this one): drop what is still in flight.
-    if (to.writableEnded || to.destroyed) return;
-    if (!to.write(chunk)) from.pause();
-  });
-  to.on('drain', () => from.resume());
-  from.once('end', () => {
-    if (!to.destroyed) to.end();
-  });
-}
-
 /** kube-proxy's userspace mode. */
 export class UserspaceProxier implements ProxyBackend {
   readonly name = 'userspace';
@@ -183,12 +170,16 @@ export class UserspaceProxier implements ProxyBackend {
   private readonly services = new ServiceChangeTracker();
   private readonly endpoints: EndpointsChangeTracker;
   private readonly ports = new Map<string, PortEntry>();
-  /** Established TCP pairs (closed only on dispose: endpoint changes let them drain). */
-  private readonly sockets = new Set<net.Socket>();
-  /** Accepted client sockets still open: one per relayed connection (drain() counts these). */
-  private readonly clients = new Set<net.Socket>();
-  /** Woken whenever a client socket closes (drain() waits on it). */
-  private clientClosed: (() => void) | undefined;
+  /**
+   * Accepted TCP connections still open, dialled or not (closed only on dispose: endpoint changes
+   * let them drain; drain() counts these).
+   */
+  private readonly connections = new Set<RelayedConnection>();
+  /** Of those, the ones relayed to an endpoint (two sockets each). */
+  private established = 0;
+  /** Woken whenever a connection closes (drain() waits on it). */
+  private connectionClosed: (() => void) | undefined;
+  private readonly tcpRelay: TcpRelayKind;
   private draining: Promise<DrainResult> | undefined;
   private readonly cfg: BalancerConfig;
   private needHooks = true;
@@ -214,6 +205,7 @@ export class UserspaceProxier implements ProxyBackend {
     this.log = opts.log ?? (() => {});
     this.manageDevice = opts.exec !== undefined || opts.bindAddress === undefined;
     this.exec = opts.exec ?? realExec;
+    this.tcpRelay = opts.tcpRelay ?? tcpRelayKind();
   }
 
   onServiceUpdate(prev: ServiceObject | undefined, cur: ServiceObject | undefined): boolean {
@@ -392,14 +384,14 @@ export class UserspaceProxier implements ProxyBackend {
     return n;
   }
 
-  /** Established TCP sockets (client and backend sides). */
+  /** Open TCP sockets of relayed connections (client and endpoint sides). */
   get openSockets(): number {
-    return this.sockets.size;
+    return this.connections.size + this.established;
   }
 
-  /** Relayed TCP connections still open (accepted client sockets). */
+  /** TCP connections still open (accepted client connections). */
   get openConnections(): number {
-    return this.clients.size;
+    return this.connections.size;
   }
 
   /** Listening sockets (TCP servers and UDP sockets) still open. */
@@ -427,101 +419,60 @@ export class UserspaceProxier implements ProxyBackend {
       : this.listenTcp(entry, spec);
   }
 
-  private listenTcp(entry: PortEntry, spec: ListenerSpec): Promise<Listener> {
+  private async listenTcp(entry: PortEntry, spec: ListenerSpec): Promise<Listener> {
     const { kind } = spec;
-    const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (client) =>
-      this.accept(entry, kind, client),
+    const l = await listenTcp(this.tcpRelay, spec.address, spec.port, (conn) =>
+      this.accept(entry, kind, conn),
     );
-    server.on('error', (e) => this.log(`${entry.balancer.service.nameString}: listener: ${e.message}`));
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      // libuv sets SO_REUSEADDR: the address:port binds while a draining predecessor still
-      // relays connections accepted on it (only another listening socket would conflict).
-      server.listen(spec.port, spec.address, () => {
-        server.off('error', reject);
-        const port = (server.address() as net.AddressInfo).port;
-        resolve({
-          kind,
-          address: spec.address,
-          port,
-          // close() stops accepting at once; its callback would wait for every relayed
-          // connection to end, and those are meant to drain on their own.
-          close: async () => {
-            server.close();
-          },
-        });
-      });
-    });
+    return {
+      kind,
+      address: spec.address,
+      port: l.port,
+      // Stops accepting at once; relayed connections are meant to drain on their own.
+      close: async () => l.close(),
+    };
   }
 
-  private accept(entry: PortEntry, kind: TrafficKind, client: net.Socket): void {
+  private accept(entry: PortEntry, kind: TrafficKind, conn: RelayedConnection): void {
     const svc = entry.balancer.service;
-    // remoteAddress costs a getpeername() per connection: ask only when the choice depends on it
-    // (ClientIP affinity; outside traffic under externalTrafficPolicy Local) or to log a refusal.
-    const peer = () => (client.remoteAddress ?? '').replace(/^::ffff:/, '');
+    // The peer address costs a getpeername() per connection: ask only when the choice depends on
+    // it (ClientIP affinity; outside traffic under externalTrafficPolicy Local) or to log a refusal.
     const clientIP =
       svc.sessionAffinity.type === 'ClientIP' || (kind === 'external' && svc.externalPolicyLocal)
-        ? peer()
+        ? conn.peerAddress()
         : '';
-    client.on('error', () => {});
-    // Relay segments as they come: Nagle here would hold small replies for the peer's delayed ACK.
-    client.setNoDelay(true);
-    this.sockets.add(client);
-    this.clients.add(client);
-    client.once('close', () => {
-      this.sockets.delete(client);
-      this.clients.delete(client);
-      this.clientClosed?.();
-    });
+    let connected = false;
+    this.connections.add(conn);
+    conn.onClose = () => {
+      this.connections.delete(conn);
+      if (connected) this.established--;
+      this.connectionClosed?.();
+    };
+    conn.onError = (e) => this.log(`${svc.nameString}: ${e.message}`);
     const tried = new Set<string>();
     const attempt = () => {
-      if (this.disposed || client.destroyed) return;
+      if (this.disposed || conn.closed) return;
       const choice = entry.balancer.next(kind, clientIP, this.now(), tried);
       if (typeof choice === 'string') {
         this.stats.rejected++;
-        if (tried.size > 0) this.log(`${svc.nameString}: every endpoint refused ${peer()}`);
-        client.resetAndDestroy();
+        if (tried.size > 0) this.log(`${svc.nameString}: every endpoint refused ${conn.peerAddress()}`);
+        conn.reject();
         return;
       }
       tried.add(choice.endpoint);
-      // Half-open on both sides: a client's FIN is passed on (relay() ends the other side) while
-      // the reply still flows back, as the kernel backends would carry it.
-      const backend = net.connect({ host: choice.ip, port: choice.port, allowHalfOpen: true, noDelay: true });
-      const timer = setTimeout(
-        () => backend.destroy(new Error('connect timeout')),
-        this.opts.connectTimeoutMs ?? 2000,
-      );
-      let connected = false;
-      backend.once('connect', () => {
+      conn.dial(choice.ip, choice.port, this.opts.connectTimeoutMs ?? 2000, (err) => {
+        if (err) {
+          // Refused, unreachable or silent: the next endpoint gets this connection (upstream's retry).
+          this.stats.connectFailures++;
+          attempt();
+          return;
+        }
         connected = true;
-        clearTimeout(timer);
+        this.established++;
         this.stats.tcpByEndpoint.set(
           choice.endpoint,
           (this.stats.tcpByEndpoint.get(choice.endpoint) ?? 0) + 1,
         );
-        this.sockets.add(backend);
-        backend.once('close', () => this.sockets.delete(backend));
-        relay(client, backend);
-        relay(backend, client);
-        client.resume();
-      });
-      backend.on('error', (e) => {
-        clearTimeout(timer);
-        if (!connected) {
-          // Refused or unreachable: the next endpoint gets this connection (upstream's retry).
-          this.stats.connectFailures++;
-          backend.destroy();
-          attempt();
-          return;
-        }
-        this.log(`${svc.nameString}: ${choice.endpoint}: ${e.message}`);
-        client.destroy();
-      });
-      backend.once('close', () => {
-        if (connected && !client.destroyed) client.destroySoon();
-      });
-      client.once('close', () => {
-        if (!backend.destroyed) backend.destroySoon();
       });
     };
     attempt();
@@ -686,23 +637,23 @@ export class UserspaceProxier implements ProxyBackend {
       for (const entry of this.ports.values())
         for (const l of entry.listeners.values()) await l.close().catch(() => {});
       this.ports.clear();
-      const connections = this.clients.size;
+      const connections = this.connections.size;
       this.log(`draining ${connections} connection(s) for up to ${timeoutMs} ms`);
       // Wall-clock time: the injected clock is for affinity, and the waits below are real timers.
       const deadline = Date.now() + timeoutMs;
-      while (this.clients.size > 0 && !this.disposed) {
+      while (this.connections.size > 0 && !this.disposed) {
         const left = deadline - Date.now();
         if (left <= 0) break;
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, Math.min(left, 1000));
-          this.clientClosed = () => {
+          this.connectionClosed = () => {
             clearTimeout(t);
             resolve();
           };
         });
-        this.clientClosed = undefined;
+        this.connectionClosed = undefined;
       }
-      const cut = this.clients.size;
+      const cut = this.connections.size;
       if (cut > 0) this.log(`drain timeout: ending ${cut} connection(s)`);
       await this.dispose();
       return { connections, cut };
@@ -721,10 +672,9 @@ export class UserspaceProxier implements ProxyBackend {
     for (const entry of this.ports.values())
       for (const l of entry.listeners.values()) await l.close().catch(() => {});
     this.ports.clear();
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
-    this.clients.clear();
-    this.clientClosed?.();
+    for (const c of [...this.connections]) c.destroy();
+    this.connections.clear();
+    this.connectionClosed?.();
     if (this.manageDevice && !this.keepDevice)
       await deleteServiceDevice(this.exec).catch((e) =>
         this.log(`${SERVICE_DEVICE}: ${(e as Error).message}`),

@@ -1,0 +1,453 @@
+/**
+ * The userspace balancer's TCP data path: accept a connection, dial an endpoint, copy bytes both
+ * ways with half-close passed on, close both sides together.
+ *
+ * Two interchangeable implementations behind one small interface:
+ * - `uv` (the default): libuv's own TCP handles, as Node's `net` module uses them underneath
+ *   (`process.binding('tcp_wrap')`/`('stream_wrap')`). Each direction reads into a buffer of its
+ *   own (`useUserBuffer`) and writes it straight to the other handle; a write the kernel does not
+ *   take at once stops reading on that direction until it completes, which is the whole of the
+ *   backpressure. No net.Socket, no stream state, no event emitters per connection: measured
+ *   (bench/RESULTS-proxy.md) that machinery was most of the balancer's CPU per connection, and
+ *   the per-read Buffer allocations most of its cost per byte.
+ * - `net`: the same job with net.Socket, for a Node whose `process.binding` lacks these handles
+ *   (the bindings are internal; `tcpRelayKind()` checks them once) and as the benchmark's
+ *   before/after comparison.
+ * Both pass the same tests (tcp-relay.test.ts).
+ */
+import net from 'node:net';
+import { getSystemErrorName } from 'node:util';
+
+/** Which implementation relays. */
+export type TcpRelayKind = 'uv' | 'net';
+
+/** A listening TCP socket. */
+export interface TcpListener {
+  /** The bound port (the ephemeral one when 0 was asked). */
+  readonly port: number;
+  /** Stops accepting at once; relayed connections go on. Idempotent. */
+  close(): void;
+}
+
+/** One accepted client connection, and the upstream connection it is relayed to once dialled. */
+export interface RelayedConnection {
+  /** The client's address (a getpeername() call: ask only when needed). */
+  peerAddress(): string;
+  /** Turns the client away with a TCP reset (no endpoint to send it to). */
+  reject(): void;
+  /**
+   * Dials `ip:port`; on success relays both ways and calls `done()`, on failure (refused,
+   * unreachable, no answer within `timeoutMs`) calls `done(err)` and may be called again with
+   * another endpoint. Nothing is read from the client before an upstream connection exists.
+   */
+  dial(ip: string, port: number, timeoutMs: number, done: (err?: Error) => void): void;
+  /** Closes both sides now. Idempotent. */
+  destroy(): void;
+  /** Whether both sides are closed (or being closed). */
+  readonly closed: boolean;
+  /** Called once when the connection is closed, for whatever reason. */
+  onClose: (() => void) | undefined;
+  /** Called with a relay error after the upstream connection was made (then the pair closes). */
+  onError: ((e: Error) => void) | undefined;
+}
+
+/** Opens a listener; `onConnection` gets every accepted connection. Throws on a bind error. */
+export function listenTcp(
+  kind: TcpRelayKind,
+  address: string,
+  port: number,
+  onConnection: (c: RelayedConnection) => void,
+): Promise<TcpListener> {
+  return kind === 'uv' ? listenUv(address, port, onConnection) : listenNet(address, port, onConnection);
+}
+
+// ---- libuv handles -------------------------------------------------------------------------------
+
+/** The members of Node's internal TCPWrap this module uses (not in @types/node). */
+interface UvTcp {
+  bind(address: string, port: number): number;
+  bind6(address: string, port: number, flags: number): number;
+  listen(backlog: number): number;
+  connect(req: UvReq, address: string, port: number): number;
+  connect6(req: UvReq, address: string, port: number): number;
+  getsockname(out: { port?: number }): number;
+  getpeername(out: { address?: string }): number;
+  setNoDelay(on: boolean): number;
+  readStart(): number;
+  readStop(): number;
+  useUserBuffer(buf: Uint8Array): void;
+  writeBuffer(req: UvReq, buf: Uint8Array): number;
+  shutdown(req: UvReq): number;
+  reset(cb?: () => void): number;
+  close(cb?: () => void): void;
+  onread: ((ab: ArrayBuffer | undefined) => void) | null;
+  onconnection: ((status: number, client: UvTcp | undefined) => void) | null;
+}
+interface UvReq {
+  oncomplete: (status: number) => void;
+  handle?: UvTcp;
+  address?: string;
+  port?: number;
+  buffer?: Uint8Array;
+}
+interface UvBindings {
+  TCP: new (type: number) => UvTcp;
+  TCPConnectWrap: new () => UvReq;
+  WriteWrap: new () => UvReq;
+  ShutdownWrap: new () => UvReq;
+  SOCKET: number;
+  SERVER: number;
+  state: Int32Array;
+  kReadBytesOrError: number;
+  kLastWriteWasAsync: number;
+}
+
+let uvCache: UvBindings | null | undefined;
+
+/** Node's TCP handle bindings, or null when this Node does not offer them. */
+function uv(): UvBindings | null {
+  if (uvCache !== undefined) return uvCache;
+  uvCache = null;
+  try {
+    const binding = (process as unknown as { binding(name: string): Record<string, unknown> }).binding;
+    const tcp = binding('tcp_wrap') as {
+      TCP: UvBindings['TCP'];
+      TCPConnectWrap: UvBindings['TCPConnectWrap'];
+      constants: { SOCKET: number; SERVER: number };
+    };
+    const stream = binding('stream_wrap') as {
+      WriteWrap: UvBindings['WriteWrap'];
+      ShutdownWrap: UvBindings['ShutdownWrap'];
+      streamBaseState: Int32Array;
+      kReadBytesOrError: number;
+      kLastWriteWasAsync: number;
+    };
+    const ok =
+      typeof tcp.TCP === 'function' &&
+      typeof tcp.TCPConnectWrap === 'function' &&
+      typeof stream.WriteWrap === 'function' &&
+      typeof stream.ShutdownWrap === 'function' &&
+      stream.streamBaseState instanceof Int32Array &&
+      typeof tcp.TCP.prototype.useUserBuffer === 'function' &&
+      typeof tcp.TCP.prototype.reset === 'function';
+    if (ok)
+      uvCache = {
+        TCP: tcp.TCP,
+        TCPConnectWrap: tcp.TCPConnectWrap,
+        WriteWrap: stream.WriteWrap,
+        ShutdownWrap: stream.ShutdownWrap,
+        SOCKET: tcp.constants.SOCKET,
+        SERVER: tcp.constants.SERVER,
+        state: stream.streamBaseState,
+        kReadBytesOrError: stream.kReadBytesOrError,
+        kLastWriteWasAsync: stream.kLastWriteWasAsync,
+      };
+  } catch {
+    // No process.binding, or not these modules: the net implementation does the job.
+  }
+  return uvCache;
+}
+
+/** `uv` where this Node offers libuv's TCP handles, else `net`. */
+export function tcpRelayKind(): TcpRelayKind {
+  return uv() ? 'uv' : 'net';
+}
+
+const UV_EOF = -4095;
+/** Bytes each direction reads at once: haproxy's default tune.bufsize is 16 KiB; more reads less often. */
+const READ_BUFFER = 64 * 1024;
+/** Read buffers of closed connections, kept for the next ones (a malloc + ArrayBuffer less each). */
+const bufferPool: Buffer[] = [];
+const MAX_POOLED = 256;
+
+function uvError(code: number, what: string): Error {
+  let name = `E${-code}`;
+  try {
+    name = getSystemErrorName(code);
+  } catch {}
+  return Object.assign(new Error(`${what} ${name}`), { code: name, errno: code });
+}
+
+function listenUv(
+  address: string,
+  port: number,
+  onConnection: (c: RelayedConnection) => void,
+): Promise<TcpListener> {
+  const b = uv();
+  if (!b) return Promise.reject(new Error('libuv TCP handles are not available in this Node'));
+  const server = new b.TCP(b.SERVER);
+  // libuv sets SO_REUSEADDR: the address:port binds while a draining predecessor still relays
+  // connections accepted on it (only another listening socket would conflict).
+  let err = net.isIPv6(address) ? server.bind6(address, port, 0) : server.bind(address, port);
+  if (!err) err = server.listen(511);
+  if (err) {
+    server.close();
+    return Promise.reject(uvError(err, `listen ${address}:${port}`));
+  }
+  const out: { port?: number } = {};
+  server.getsockname(out);
+  server.onconnection = (status, client) => {
+    if (status < 0 || !client) return;
+    onConnection(new UvConnection(b, client));
+  };
+  let closed = false;
+  return Promise.resolve({
+    port: out.port ?? port,
+    close() {
+      if (closed) return;
+      closed = true;
+      server.close();
+    },
+  });
+}
+
+/** One direction of a pair: reads `src` into its own buffer, writes that to `dst`. */
+class UvDirection {
+  readonly buf: Buffer;
+  ended = false;
+
+  constructor(
+    private readonly b: UvBindings,
+    private readonly conn: UvConnection,
+    readonly src: UvTcp,
+    readonly dst: UvTcp,
+  ) {
+    this.buf = bufferPool.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER);
+    src.useUserBuffer(this.buf);
+    src.onread = () => this.onRead();
+  }
+
+  private readonly writeDone = (status: number): void => {
+    if (status < 0) this.conn.fail(uvError(status, 'write'));
+    else if (!this.conn.closed) this.src.readStart();
+  };
+
+  private onRead(): void {
+    const b = this.b;
+    const n = b.state[b.kReadBytesOrError]!;
+    if (n > 0) {
+      const req = new b.WriteWrap();
+      req.handle = this.dst;
+      req.oncomplete = this.writeDone;
+      const chunk = this.buf.subarray(0, n);
+      req.buffer = chunk;
+      const err = this.dst.writeBuffer(req, chunk);
+      if (err) {
+        this.conn.fail(uvError(err, 'write'));
+        return;
+      }
+      // The kernel did not take it all: libuv holds the rest of our buffer until the write
+      // completes, so nothing more is read into it until then (backpressure).
+      if (b.state[b.kLastWriteWasAsync]) this.src.readStop();
+      return;
+    }
+    if (n === 0) return;
+    if (n !== UV_EOF) {
+      this.conn.fail(uvError(n, 'read'));
+      return;
+    }
+    // FIN from src: pass it on as dst's FIN once what was written before has gone (libuv orders
+    // the shutdown after pending writes); the other direction keeps flowing (half-close).
+    this.src.readStop();
+    const req = new b.ShutdownWrap();
+    req.handle = this.dst;
+    req.oncomplete = () => this.conn.directionEnded(this);
+    if (this.dst.shutdown(req)) this.conn.directionEnded(this);
+  }
+}
+
+class UvConnection implements RelayedConnection {
+  onClose: (() => void) | undefined;
+  onError: ((e: Error) => void) | undefined;
+  closed = false;
+  private upstream: UvTcp | undefined;
+  private dirs: UvDirection[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly b: UvBindings,
+    private readonly client: UvTcp,
+  ) {
+    // Relay segments as they come: Nagle here would hold small replies for the peer's delayed ACK.
+    client.setNoDelay(true);
+  }
+
+  peerAddress(): string {
+    const out: { address?: string } = {};
+    this.client.getpeername(out);
+    return (out.address ?? '').replace(/^::ffff:/, '');
+  }
+
+  reject(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.reset();
+    this.onClose?.();
+  }
+
+  dial(ip: string, port: number, timeoutMs: number, done: (err?: Error) => void): void {
+    if (this.closed) return;
+    const b = this.b;
+    const up = new b.TCP(b.SOCKET);
+    this.upstream = up;
+    let settled = false;
+    const finish = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      if (err || this.closed) {
+        up.close();
+        if (this.upstream === up) this.upstream = undefined;
+        if (err && !this.closed) done(err);
+        return;
+      }
+      up.setNoDelay(true);
+      this.dirs = [new UvDirection(b, this, this.client, up), new UvDirection(b, this, up, this.client)];
+      this.client.readStart();
+      up.readStart();
+      done();
+    };
+    const req = new b.TCPConnectWrap();
+    req.address = ip;
+    req.port = port;
+    req.oncomplete = (status) => finish(status < 0 ? uvError(status, `connect ${ip}:${port}`) : undefined);
+    const err = net.isIPv6(ip) ? up.connect6(req, ip, port) : up.connect(req, ip, port);
+    if (err) {
+      // Synchronous failures (no route, bad address) still answer asynchronously, as net does.
+      setImmediate(() => finish(uvError(err, `connect ${ip}:${port}`)));
+      return;
+    }
+    this.timer = setTimeout(() => finish(uvError(-110, `connect ${ip}:${port}`)), timeoutMs);
+  }
+
+  /** Both directions have passed their FIN on: the pair is done. */
+  directionEnded(d: UvDirection): void {
+    d.ended = true;
+    if (this.dirs.every((x) => x.ended)) this.destroy();
+  }
+
+  fail(e: Error): void {
+    if (this.closed) return;
+    this.onError?.(e);
+    this.destroy();
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.client.close();
+    this.upstream?.close();
+    // Closed handles neither read nor write again (pending writes are cancelled), so their
+    // buffers can serve the next connection.
+    for (const d of this.dirs) if (bufferPool.length < MAX_POOLED) bufferPool.push(d.buf);
+    this.dirs = [];
+    this.onClose?.();
+  }
+}
+
+// ---- net.Socket ----------------------------------------------------------------------------------
+
+function listenNet(
+  address: string,
+  port: number,
+  onConnection: (c: RelayedConnection) => void,
+): Promise<TcpListener> {
+  const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (client) =>
+    onConnection(new NetConnection(client)),
+  );
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => {
+      server.off('error', reject);
+      server.on('error', () => {});
+      let closed = false;
+      resolve({
+        port: (server.address() as net.AddressInfo).port,
+        // close() stops accepting at once; its callback would wait for every relayed connection.
+        close() {
+          if (closed) return;
+          closed = true;
+          server.close();
+        },
+      });
+    });
+  });
+}
+
+/**
+ * Copies `from` to `to` with backpressure, and passes `from`'s FIN on as `to`'s: the job of
+ * `from.pipe(to)` without the plumbing pipe() sets up for every connection.
+ */
+function pump(from: net.Socket, to: net.Socket): void {
+  from.on('data', (chunk: Buffer) => {
+    if (to.writableEnded || to.destroyed) return;
+    if (!to.write(chunk)) from.pause();
+  });
+  to.on('drain', () => from.resume());
+  from.once('end', () => {
+    if (!to.destroyed) to.end();
+  });
+}
+
+class NetConnection implements RelayedConnection {
+  onClose: (() => void) | undefined;
+  onError: ((e: Error) => void) | undefined;
+  private upstream: net.Socket | undefined;
+
+  constructor(private readonly client: net.Socket) {
+    client.on('error', () => {});
+    client.setNoDelay(true);
+    client.once('close', () => {
+      if (this.upstream && !this.upstream.destroyed) this.upstream.destroySoon();
+      this.onClose?.();
+    });
+  }
+
+  get closed(): boolean {
+    return this.client.destroyed;
+  }
+
+  peerAddress(): string {
+    return (this.client.remoteAddress ?? '').replace(/^::ffff:/, '');
+  }
+
+  reject(): void {
+    this.client.resetAndDestroy();
+  }
+
+  dial(ip: string, port: number, timeoutMs: number, done: (err?: Error) => void): void {
+    if (this.client.destroyed) return;
+    const up = net.connect({ host: ip, port, allowHalfOpen: true, noDelay: true });
+    this.upstream = up;
+    const timer = setTimeout(() => up.destroy(new Error(`connect ${ip}:${port} timeout`)), timeoutMs);
+    let connected = false;
+    up.once('connect', () => {
+      connected = true;
+      clearTimeout(timer);
+      pump(this.client, up);
+      pump(up, this.client);
+      this.client.resume();
+      done();
+    });
+    up.on('error', (e) => {
+      clearTimeout(timer);
+      if (!connected) {
+        up.destroy();
+        if (!this.client.destroyed) done(e);
+        return;
+      }
+      this.onError?.(e);
+      this.client.destroy();
+    });
+    up.once('close', () => {
+      if (connected && !this.client.destroyed) this.client.destroySoon();
+    });
+  }
+
+  destroy(): void {
+    this.client.destroy();
+    this.upstream?.destroy();
+  }
+}
