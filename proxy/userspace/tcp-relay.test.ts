@@ -72,6 +72,16 @@ describe.each(['uv', 'net'] as const)('TCP relay (%s)', (kind) => {
     expect(String(await exchange(port, payload))).toBe(sha(payload));
   });
 
+  it('forwards what the client sent (even more than a buffer) and its FIN before the dial', async () => {
+    const up = await upstream(hashAfterEnd);
+    // The endpoint is dialled only after the client has sent everything and closed its side.
+    const port = await relay(kind, (c) => setTimeout(() => c.dial('127.0.0.1', up, 2000, () => {}), 100));
+    for (const size of [10, 300_000]) {
+      const payload = randomBytes(size);
+      expect(String(await exchange(port, payload))).toBe(sha(payload));
+    }
+  });
+
   it('keeps concurrent large transfers apart under backpressure (a slow reader)', async () => {
     // The upstream sends 4 MiB per connection, tagged with the connection's first byte; the
     // clients read slowly, so the relay's writes back are left incomplete and reading must wait.

@@ -38,7 +38,8 @@ export interface RelayedConnection {
   /**
    * Dials `ip:port`; on success relays both ways and calls `done()`, on failure (refused,
    * unreachable, no answer within `timeoutMs`) calls `done(err)` and may be called again with
-   * another endpoint. Nothing is read from the client before an upstream connection exists.
+   * another endpoint. Before an upstream connection exists the client is read into one buffer
+   * at most (`uv`) or not at all (`net`); what was read goes out first.
    */
   dial(ip: string, port: number, timeoutMs: number, done: (err?: Error) => void): void;
   /** Closes both sides now. Idempotent. */
@@ -184,6 +185,10 @@ function listenUv(
     server.close();
     return Promise.reject(uvError(err, `listen ${address}:${port}`));
   }
+  // Accepted sockets inherit TCP_NODELAY from the listening one: one setsockopt per listener
+  // instead of one per connection. Relay segments as they come: Nagle here would hold small
+  // replies for the peer's delayed ACK.
+  server.setNoDelay(true);
   const out: { port?: number } = {};
   server.getsockname(out);
   server.onconnection = (status, client) => {
@@ -203,56 +208,74 @@ function listenUv(
 
 /** One direction of a pair: reads `src` into its own buffer, writes that to `dst`. */
 class UvDirection {
-  readonly buf: Buffer;
+  /** src's FIN was passed on to dst (the shutdown may still be waiting in libuv). */
   ended = false;
+  /** A write of the buffer is still in libuv (reading waits for it). */
+  pending = false;
 
   constructor(
     private readonly b: UvBindings,
     private readonly conn: UvConnection,
     readonly src: UvTcp,
     readonly dst: UvTcp,
+    readonly buf: Buffer,
   ) {
-    this.buf = bufferPool.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER);
-    src.useUserBuffer(this.buf);
+    src.useUserBuffer(buf);
     src.onread = () => this.onRead();
   }
 
   private readonly writeDone = (status: number): void => {
+    this.pending = false;
     if (status < 0) this.conn.fail(uvError(status, 'write'));
-    else if (!this.conn.closed) this.src.readStart();
+    else if (!this.conn.closed && !this.ended) this.src.readStart();
   };
 
   private onRead(): void {
+    const n = this.b.state[this.b.kReadBytesOrError]!;
+    if (n > 0) this.forward(n);
+    else if (n === UV_EOF) this.end();
+    else if (n < 0) this.conn.fail(uvError(n, 'read'));
+  }
+
+  /** Writes the first `n` bytes of the buffer to dst. */
+  forward(n: number): void {
     const b = this.b;
-    const n = b.state[b.kReadBytesOrError]!;
-    if (n > 0) {
-      const req = new b.WriteWrap();
-      req.handle = this.dst;
-      req.oncomplete = this.writeDone;
-      const chunk = this.buf.subarray(0, n);
-      req.buffer = chunk;
-      const err = this.dst.writeBuffer(req, chunk);
-      if (err) {
-        this.conn.fail(uvError(err, 'write'));
-        return;
-      }
-      // The kernel did not take it all: libuv holds the rest of our buffer until the write
-      // completes, so nothing more is read into it until then (backpressure).
-      if (b.state[b.kLastWriteWasAsync]) this.src.readStop();
-      return;
-    }
-    if (n === 0) return;
-    if (n !== UV_EOF) {
-      this.conn.fail(uvError(n, 'read'));
-      return;
-    }
-    // FIN from src: pass it on as dst's FIN once what was written before has gone (libuv orders
-    // the shutdown after pending writes); the other direction keeps flowing (half-close).
-    this.src.readStop();
-    const req = new b.ShutdownWrap();
+    const req = new b.WriteWrap();
     req.handle = this.dst;
-    req.oncomplete = () => this.conn.directionEnded(this);
-    if (this.dst.shutdown(req)) this.conn.directionEnded(this);
+    req.oncomplete = this.writeDone;
+    const chunk = this.buf.subarray(0, n);
+    req.buffer = chunk;
+    const err = this.dst.writeBuffer(req, chunk);
+    if (err) {
+      this.conn.fail(uvError(err, 'write'));
+      return;
+    }
+    // The kernel did not take it all: libuv holds the rest of our buffer until the write
+    // completes, so nothing more is read into it until then (backpressure).
+    if (b.state[b.kLastWriteWasAsync]) {
+      this.pending = true;
+      this.src.readStop();
+    }
+  }
+
+  /** FIN from src. */
+  end(): void {
+    // When the other way has already passed its FIN on, both sides are done: closing sends our
+    // FIN after whatever the kernel still holds — libuv holds no write of either direction then
+    // (reading stops while a write is pending, so a FIN is only read once its direction's
+    // writes are done) — a shutdown and a loop turn cheaper than passing the FIN on first (and
+    // a shutdown still waiting in libuv is then cancelled harmlessly).
+    this.ended = true;
+    if (this.conn.allEnded()) {
+      this.conn.destroy();
+      return;
+    }
+    // Else pass it on as dst's FIN (libuv sends it after any pending write); the other
+    // direction keeps flowing (half-close).
+    const req = new this.b.ShutdownWrap();
+    req.handle = this.dst;
+    req.oncomplete = this.conn.shutdownDone;
+    if (this.dst.shutdown(req)) this.conn.destroy();
   }
 }
 
@@ -263,14 +286,36 @@ class UvConnection implements RelayedConnection {
   private upstream: UvTcp | undefined;
   private dirs: UvDirection[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** The client → endpoint buffer; before the dial succeeds it collects what the client sends. */
+  private readonly clientBuf: Buffer;
+  /** Bytes the client sent before there was an endpoint connection, at the buffer's start. */
+  private early = 0;
+  /** The client's FIN came before there was an endpoint connection. */
+  private earlyEnd = false;
 
   constructor(
     private readonly b: UvBindings,
     private readonly client: UvTcp,
   ) {
-    // Relay segments as they come: Nagle here would hold small replies for the peer's delayed ACK.
-    client.setNoDelay(true);
+    // Read the client while dialling (as haproxy does): its first bytes are usually there by
+    // the time the endpoint accepts, and go out in the connect's own loop turn instead of
+    // waiting for another readable event. At most one buffer is read ahead.
+    this.clientBuf = bufferPool.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER);
+    client.useUserBuffer(this.clientBuf);
+    client.onread = this.readEarly;
+    client.readStart();
   }
+
+  private readonly readEarly = (): void => {
+    const n = this.b.state[this.b.kReadBytesOrError]!;
+    if (n > 0) {
+      this.early += n;
+      // The next read lands after what we hold; a full buffer waits for the endpoint.
+      if (this.early < this.clientBuf.length) this.client.useUserBuffer(this.clientBuf.subarray(this.early));
+      else this.client.readStop();
+    } else if (n === UV_EOF) this.earlyEnd = true;
+    else if (n < 0) this.destroy(); // the client went away while we dialled
+  };
 
   peerAddress(): string {
     const out: { address?: string } = {};
@@ -282,6 +327,7 @@ class UvConnection implements RelayedConnection {
     if (this.closed) return;
     this.closed = true;
     this.client.reset();
+    this.release();
     this.onClose?.();
   }
 
@@ -303,16 +349,26 @@ class UvConnection implements RelayedConnection {
         return;
       }
       up.setNoDelay(true);
-      this.dirs = [new UvDirection(b, this, this.client, up), new UvDirection(b, this, up, this.client)];
-      this.client.readStart();
+      const out = new UvDirection(b, this, this.client, up, this.clientBuf);
+      const back = new UvDirection(
+        b,
+        this,
+        up,
+        this.client,
+        bufferPool.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER),
+      );
+      this.dirs = [out, back];
       up.readStart();
+      if (this.early > 0) out.forward(this.early);
+      if (this.earlyEnd) out.end();
+      else if (this.early >= this.clientBuf.length && !out.pending) this.client.readStart();
       done();
     };
     const req = new b.TCPConnectWrap();
     req.address = ip;
     req.port = port;
     req.oncomplete = (status) => finish(status < 0 ? uvError(status, `connect ${ip}:${port}`) : undefined);
-    const err = net.isIPv6(ip) ? up.connect6(req, ip, port) : up.connect(req, ip, port);
+    const err = ip.includes(':') ? up.connect6(req, ip, port) : up.connect(req, ip, port);
     if (err) {
       // Synchronous failures (no route, bad address) still answer asynchronously, as net does.
       setImmediate(() => finish(uvError(err, `connect ${ip}:${port}`)));
@@ -321,11 +377,15 @@ class UvConnection implements RelayedConnection {
     this.timer = setTimeout(() => finish(uvError(-110, `connect ${ip}:${port}`)), timeoutMs);
   }
 
-  /** Both directions have passed their FIN on: the pair is done. */
-  directionEnded(d: UvDirection): void {
-    d.ended = true;
-    if (this.dirs.every((x) => x.ended)) this.destroy();
+  /** Whether both directions have passed their FIN on. */
+  allEnded(): boolean {
+    return this.dirs.length > 0 && this.dirs.every((x) => x.ended);
   }
+
+  /** A FIN passed on has left: when both have (the peers closed one after the other), done. */
+  readonly shutdownDone = (): void => {
+    if (this.allEnded()) this.destroy();
+  };
 
   fail(e: Error): void {
     if (this.closed) return;
@@ -339,11 +399,19 @@ class UvConnection implements RelayedConnection {
     clearTimeout(this.timer);
     this.client.close();
     this.upstream?.close();
-    // Closed handles neither read nor write again (pending writes are cancelled), so their
-    // buffers can serve the next connection.
-    for (const d of this.dirs) if (bufferPool.length < MAX_POOLED) bufferPool.push(d.buf);
-    this.dirs = [];
+    this.release();
     this.onClose?.();
+  }
+
+  /**
+   * Closed handles neither read nor write again (pending writes are cancelled), so their
+   * buffers can serve the next connection.
+   */
+  private release(): void {
+    if (bufferPool.length < MAX_POOLED) bufferPool.push(this.clientBuf);
+    for (const d of this.dirs)
+      if (d.buf !== this.clientBuf && bufferPool.length < MAX_POOLED) bufferPool.push(d.buf);
+    this.dirs = [];
   }
 }
 
