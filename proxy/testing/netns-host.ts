@@ -37,6 +37,8 @@ export interface NetnsHostConfig {
   keepRulesOnExit?: boolean;
   /** userspace: how long a drain keeps relaying established connections (default 30 s). */
   drainTimeoutMs?: number;
+  /** userspace: which TCP relay (default: the proxier's own choice, `uv` where available). */
+  tcpRelay?: 'uv' | 'net';
 }
 
 /** The `stats` reply: what the backend still holds (userspace counters are 0 in kernel modes). */
@@ -74,6 +76,7 @@ async function main(): Promise<void> {
             runner: ipt,
             udpIdleTimeoutMs: cfg.udpIdleTimeoutMs,
             drainTimeoutMs: cfg.drainTimeoutMs,
+            tcpRelay: cfg.tcpRelay,
           })
         : new IptablesProxier({ ...common, runner: ipt });
   let closing: Promise<unknown> | undefined;

@@ -38,22 +38,20 @@ export class NetnsProxy {
     return this.child.pid;
   }
 
-  /** Starts the host in `netns` and waits until it is ready. */
-  static async start(netns: string, cfg: NetnsHostConfig, timeoutMs = 30_000): Promise<NetnsProxy> {
-    const child = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        netns,
-        process.execPath,
-        '--import',
-        'tsx',
-        join(HERE, 'netns-host.ts'),
-        JSON.stringify(cfg),
-      ],
-      { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] },
-    );
+  /**
+   * Starts the host in `netns` and waits until it is ready. `command` runs netns-host (default:
+   * through tsx; benchmarks pass an esbuild bundle of it, as a cluster runs its node process).
+   */
+  static async start(
+    netns: string,
+    cfg: NetnsHostConfig,
+    timeoutMs = 30_000,
+    command: string[] = [process.execPath, '--import', 'tsx', join(HERE, 'netns-host.ts')],
+  ): Promise<NetnsProxy> {
+    const child = spawn('ip', ['netns', 'exec', netns, ...command, JSON.stringify(cfg)], {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     const p = new NetnsProxy(child, cfg.mode);
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d));

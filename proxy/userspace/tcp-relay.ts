@@ -81,11 +81,11 @@ interface UvTcp {
   shutdown(req: UvReq): number;
   reset(cb?: () => void): number;
   close(cb?: () => void): void;
-  onread: ((ab: ArrayBuffer | undefined) => void) | null;
+  onread: ((this: UvTcp, ab: ArrayBuffer | undefined) => void) | null;
   onconnection: ((status: number, client: UvTcp | undefined) => void) | null;
 }
 interface UvReq {
-  oncomplete: (status: number) => void;
+  oncomplete: (this: UvReq, status: number) => void;
   handle?: UvTcp;
   address?: string;
   port?: number;
@@ -206,31 +206,68 @@ function listenUv(
   });
 }
 
+/**
+ * What a handle or request calls back. libuv callbacks arrive with `this` set to the handle or
+ * request object, so every connection shares the module-level functions below and finds its own
+ * state through this property: no closure per connection or per write.
+ */
+const kOwner = Symbol('podnet.relay.owner');
+interface Owned<T> {
+  [kOwner]?: T;
+}
+
+function onHandleRead(this: UvTcp & Owned<{ onRead(): void }>): void {
+  this[kOwner]?.onRead();
+}
+function onWriteComplete(this: UvReq & Owned<UvDirection>, status: number): void {
+  this[kOwner]?.writeDone(status);
+}
+function onShutdownComplete(this: UvReq & Owned<UvConnection>): void {
+  this[kOwner]?.shutdownDone();
+}
+function onConnectComplete(this: UvReq & Owned<UvConnection>, status: number): void {
+  this[kOwner]?.connected(this, status);
+}
+function onDialTimeout(conn: UvConnection, req: UvReq, status = -110 /* ETIMEDOUT */): void {
+  conn.connected(req, status);
+}
+
 /** One direction of a pair: reads `src` into its own buffer, writes that to `dst`. */
 class UvDirection {
   /** src's FIN was passed on to dst (the shutdown may still be waiting in libuv). */
   ended = false;
   /** A write of the buffer is still in libuv (reading waits for it). */
   pending = false;
+  /**
+   * The write request, reused: at most one write per direction is ever in flight (reading stops
+   * while one is), and one that completes at once never reaches libuv as a request.
+   */
+  private readonly req: UvReq & Owned<UvDirection>;
 
   constructor(
     private readonly b: UvBindings,
     private readonly conn: UvConnection,
-    readonly src: UvTcp,
+    readonly src: UvTcp & Owned<{ onRead(): void }>,
     readonly dst: UvTcp,
     readonly buf: Buffer,
   ) {
+    this.req = new b.WriteWrap();
+    this.req.handle = dst;
+    this.req.oncomplete = onWriteComplete;
+    this.req[kOwner] = this;
     src.useUserBuffer(buf);
-    src.onread = () => this.onRead();
+    src[kOwner] = this;
+    src.onread = onHandleRead;
   }
 
-  private readonly writeDone = (status: number): void => {
+  writeDone(status: number): void {
     this.pending = false;
+    this.req.buffer = undefined;
     if (status < 0) this.conn.fail(uvError(status, 'write'));
     else if (!this.conn.closed && !this.ended) this.src.readStart();
-  };
+  }
 
-  private onRead(): void {
+  onRead(): void {
     const n = this.b.state[this.b.kReadBytesOrError]!;
     if (n > 0) this.forward(n);
     else if (n === UV_EOF) this.end();
@@ -240,12 +277,8 @@ class UvDirection {
   /** Writes the first `n` bytes of the buffer to dst. */
   forward(n: number): void {
     const b = this.b;
-    const req = new b.WriteWrap();
-    req.handle = this.dst;
-    req.oncomplete = this.writeDone;
-    const chunk = this.buf.subarray(0, n);
-    req.buffer = chunk;
-    const err = this.dst.writeBuffer(req, chunk);
+    const chunk = n === this.buf.length ? this.buf : this.buf.subarray(0, n);
+    const err = this.dst.writeBuffer(this.req, chunk);
     if (err) {
       this.conn.fail(uvError(err, 'write'));
       return;
@@ -253,6 +286,7 @@ class UvDirection {
     // The kernel did not take it all: libuv holds the rest of our buffer until the write
     // completes, so nothing more is read into it until then (backpressure).
     if (b.state[b.kLastWriteWasAsync]) {
+      this.req.buffer = chunk;
       this.pending = true;
       this.src.readStop();
     }
@@ -272,9 +306,10 @@ class UvDirection {
     }
     // Else pass it on as dst's FIN (libuv sends it after any pending write); the other
     // direction keeps flowing (half-close).
-    const req = new this.b.ShutdownWrap();
+    const req: UvReq & Owned<UvConnection> = new this.b.ShutdownWrap();
     req.handle = this.dst;
-    req.oncomplete = this.conn.shutdownDone;
+    req.oncomplete = onShutdownComplete;
+    req[kOwner] = this.conn;
     if (this.dst.shutdown(req)) this.conn.destroy();
   }
 }
@@ -284,8 +319,12 @@ class UvConnection implements RelayedConnection {
   onError: ((e: Error) => void) | undefined;
   closed = false;
   private upstream: UvTcp | undefined;
-  private dirs: UvDirection[] = [];
+  private out: UvDirection | undefined;
+  private back: UvDirection | undefined;
+  /** The dial under way: its request, timer and callback. */
+  private dialReq: UvReq | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private done: ((err?: Error) => void) | undefined;
   /** The client → endpoint buffer; before the dial succeeds it collects what the client sends. */
   private readonly clientBuf: Buffer;
   /** Bytes the client sent before there was an endpoint connection, at the buffer's start. */
@@ -295,18 +334,20 @@ class UvConnection implements RelayedConnection {
 
   constructor(
     private readonly b: UvBindings,
-    private readonly client: UvTcp,
+    private readonly client: UvTcp & Owned<{ onRead(): void }>,
   ) {
     // Read the client while dialling (as haproxy does): its first bytes are usually there by
     // the time the endpoint accepts, and go out in the connect's own loop turn instead of
     // waiting for another readable event. At most one buffer is read ahead.
     this.clientBuf = bufferPool.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER);
     client.useUserBuffer(this.clientBuf);
-    client.onread = this.readEarly;
+    client[kOwner] = this;
+    client.onread = onHandleRead;
     client.readStart();
   }
 
-  private readonly readEarly = (): void => {
+  /** Reads of the client before the dial succeeded. */
+  onRead(): void {
     const n = this.b.state[this.b.kReadBytesOrError]!;
     if (n > 0) {
       this.early += n;
@@ -315,7 +356,7 @@ class UvConnection implements RelayedConnection {
       else this.client.readStop();
     } else if (n === UV_EOF) this.earlyEnd = true;
     else if (n < 0) this.destroy(); // the client went away while we dialled
-  };
+  }
 
   peerAddress(): string {
     const out: { address?: string } = {};
@@ -336,56 +377,61 @@ class UvConnection implements RelayedConnection {
     const b = this.b;
     const up = new b.TCP(b.SOCKET);
     this.upstream = up;
-    let settled = false;
-    const finish = (err?: Error) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(this.timer);
-      this.timer = undefined;
-      if (err || this.closed) {
-        up.close();
-        if (this.upstream === up) this.upstream = undefined;
-        if (err && !this.closed) done(err);
-        return;
-      }
-      up.setNoDelay(true);
-      const out = new UvDirection(b, this, this.client, up, this.clientBuf);
-      const back = new UvDirection(
-        b,
-        this,
-        up,
-        this.client,
-        bufferPool.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER),
-      );
-      this.dirs = [out, back];
-      up.readStart();
-      if (this.early > 0) out.forward(this.early);
-      if (this.earlyEnd) out.end();
-      else if (this.early >= this.clientBuf.length && !out.pending) this.client.readStart();
-      done();
-    };
-    const req = new b.TCPConnectWrap();
+    this.done = done;
+    const req: UvReq & Owned<UvConnection> = new b.TCPConnectWrap();
     req.address = ip;
     req.port = port;
-    req.oncomplete = (status) => finish(status < 0 ? uvError(status, `connect ${ip}:${port}`) : undefined);
+    req.oncomplete = onConnectComplete;
+    req[kOwner] = this;
+    this.dialReq = req;
     const err = ip.includes(':') ? up.connect6(req, ip, port) : up.connect(req, ip, port);
-    if (err) {
-      // Synchronous failures (no route, bad address) still answer asynchronously, as net does.
-      setImmediate(() => finish(uvError(err, `connect ${ip}:${port}`)));
+    // Synchronous failures (no route, bad address) still answer asynchronously, as net does.
+    if (err) setImmediate(onDialTimeout, this, req, err);
+    else this.timer = setTimeout(onDialTimeout, timeoutMs, this, req);
+  }
+
+  /** The dial `req` ended: `status` 0 (connected) or a negative errno. */
+  connected(req: UvReq, status: number): void {
+    if (req !== this.dialReq) return; // an earlier attempt (timed out) answering late
+    this.dialReq = undefined;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const up = this.upstream!;
+    const done = this.done!;
+    this.done = undefined;
+    if (status < 0 || this.closed) {
+      up.close();
+      this.upstream = undefined;
+      if (status < 0 && !this.closed) done(uvError(status, `connect ${req.address}:${req.port}`));
       return;
     }
-    this.timer = setTimeout(() => finish(uvError(-110, `connect ${ip}:${port}`)), timeoutMs);
+    up.setNoDelay(true);
+    const b = this.b;
+    const out = new UvDirection(b, this, this.client, up, this.clientBuf);
+    this.out = out;
+    this.back = new UvDirection(
+      b,
+      this,
+      up,
+      this.client,
+      bufferPool.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER),
+    );
+    up.readStart();
+    if (this.early > 0) out.forward(this.early);
+    if (this.earlyEnd) out.end();
+    else if (this.early >= this.clientBuf.length && !out.pending) this.client.readStart();
+    done();
   }
 
   /** Whether both directions have passed their FIN on. */
   allEnded(): boolean {
-    return this.dirs.length > 0 && this.dirs.every((x) => x.ended);
+    return !!this.out?.ended && !!this.back?.ended;
   }
 
   /** A FIN passed on has left: when both have (the peers closed one after the other), done. */
-  readonly shutdownDone = (): void => {
+  shutdownDone(): void {
     if (this.allEnded()) this.destroy();
-  };
+  }
 
   fail(e: Error): void {
     if (this.closed) return;
@@ -409,9 +455,8 @@ class UvConnection implements RelayedConnection {
    */
   private release(): void {
     if (bufferPool.length < MAX_POOLED) bufferPool.push(this.clientBuf);
-    for (const d of this.dirs)
-      if (d.buf !== this.clientBuf && bufferPool.length < MAX_POOLED) bufferPool.push(d.buf);
-    this.dirs = [];
+    if (this.back && bufferPool.length < MAX_POOLED) bufferPool.push(this.back.buf);
+    this.out = this.back = undefined;
   }
 }
 
