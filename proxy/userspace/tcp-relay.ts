@@ -250,12 +250,14 @@ class UvDirection {
     readonly src: UvTcp & Owned<{ onRead(): void }>,
     readonly dst: UvTcp,
     readonly buf: Buffer,
+    /** `src` already reads into `buf` (each useUserBuffer call stacks a listener in Node). */
+    bufferSet = false,
   ) {
     this.req = new b.WriteWrap();
     this.req.handle = dst;
     this.req.oncomplete = onWriteComplete;
     this.req[kOwner] = this;
-    src.useUserBuffer(buf);
+    if (!bufferSet) src.useUserBuffer(buf);
     src[kOwner] = this;
     src.onread = onHandleRead;
   }
@@ -276,8 +278,12 @@ class UvDirection {
 
   /** Writes the first `n` bytes of the buffer to dst. */
   forward(n: number): void {
+    this.send(n === this.buf.length ? this.buf : this.buf.subarray(0, n));
+  }
+
+  /** Writes `chunk` (the buffer or bytes read before the dial) to dst. */
+  send(chunk: Buffer): void {
     const b = this.b;
-    const chunk = n === this.buf.length ? this.buf : this.buf.subarray(0, n);
     const err = this.dst.writeBuffer(this.req, chunk);
     if (err) {
       this.conn.fail(uvError(err, 'write'));
@@ -327,8 +333,9 @@ class UvConnection implements RelayedConnection {
   private done: ((err?: Error) => void) | undefined;
   /** The client → endpoint buffer; before the dial succeeds it collects what the client sends. */
   private readonly clientBuf: Buffer;
-  /** Bytes the client sent before there was an endpoint connection, at the buffer's start. */
-  private early = 0;
+  /** Copies of what the client sent before there was an endpoint connection. */
+  private early: Buffer[] | undefined;
+  private earlyBytes = 0;
   /** The client's FIN came before there was an endpoint connection. */
   private earlyEnd = false;
 
@@ -350,10 +357,13 @@ class UvConnection implements RelayedConnection {
   onRead(): void {
     const n = this.b.state[this.b.kReadBytesOrError]!;
     if (n > 0) {
-      this.early += n;
-      // The next read lands after what we hold; a full buffer waits for the endpoint.
-      if (this.early < this.clientBuf.length) this.client.useUserBuffer(this.clientBuf.subarray(this.early));
-      else this.client.readStop();
+      // Kept as a copy (usually one small request from Node's Buffer pool), so that the client
+      // keeps reading into the same buffer; a buffer's worth waits for the endpoint.
+      const copy = Buffer.allocUnsafe(n);
+      this.clientBuf.copy(copy, 0, 0, n);
+      (this.early ??= []).push(copy);
+      this.earlyBytes += n;
+      if (this.earlyBytes >= this.clientBuf.length) this.client.readStop();
     } else if (n === UV_EOF) this.earlyEnd = true;
     else if (n < 0) this.destroy(); // the client went away while we dialled
   }
@@ -407,7 +417,7 @@ class UvConnection implements RelayedConnection {
     }
     up.setNoDelay(true);
     const b = this.b;
-    const out = new UvDirection(b, this, this.client, up, this.clientBuf);
+    const out = new UvDirection(b, this, this.client, up, this.clientBuf, true);
     this.out = out;
     this.back = new UvDirection(
       b,
@@ -417,9 +427,11 @@ class UvConnection implements RelayedConnection {
       bufferPool.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER),
     );
     up.readStart();
-    if (this.early > 0) out.forward(this.early);
+    const early = this.early;
+    this.early = undefined;
+    if (early) out.send(early.length === 1 ? early[0]! : Buffer.concat(early));
     if (this.earlyEnd) out.end();
-    else if (this.early >= this.clientBuf.length && !out.pending) this.client.readStart();
+    else if (this.earlyBytes >= this.clientBuf.length && !out.pending) this.client.readStart();
     done();
   }
 
