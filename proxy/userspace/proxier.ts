@@ -421,8 +421,12 @@ export class UserspaceProxier implements ProxyBackend {
 
   private async listenTcp(entry: PortEntry, spec: ListenerSpec): Promise<Listener> {
     const { kind } = spec;
-    const l = await listenTcp(this.tcpRelay, spec.address, spec.port, (conn) =>
-      this.accept(entry, kind, conn),
+    const l = await listenTcp(
+      this.tcpRelay,
+      spec.address,
+      spec.port,
+      (conn) => this.accept(entry, kind, conn),
+      (e) => this.log(`${entry.balancer.service.nameString}: listener: ${e.message}`),
     );
     return {
       kind,

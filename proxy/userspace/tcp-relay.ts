@@ -52,14 +52,20 @@ export interface RelayedConnection {
   onError: ((e: Error) => void) | undefined;
 }
 
-/** Opens a listener; `onConnection` gets every accepted connection. Throws on a bind error. */
+/**
+ * Opens a listener; `onConnection` gets every accepted connection, `onError` a failed accept
+ * (e.g. out of file descriptors). Rejects on a bind error.
+ */
 export function listenTcp(
   kind: TcpRelayKind,
   address: string,
   port: number,
   onConnection: (c: RelayedConnection) => void,
+  onError: (e: Error) => void = () => {},
 ): Promise<TcpListener> {
-  return kind === 'uv' ? listenUv(address, port, onConnection) : listenNet(address, port, onConnection);
+  return kind === 'uv'
+    ? listenUv(address, port, onConnection, onError)
+    : listenNet(address, port, onConnection, onError);
 }
 
 // ---- libuv handles -------------------------------------------------------------------------------
@@ -173,6 +179,7 @@ function listenUv(
   address: string,
   port: number,
   onConnection: (c: RelayedConnection) => void,
+  onError: (e: Error) => void,
 ): Promise<TcpListener> {
   const b = uv();
   if (!b) return Promise.reject(new Error('libuv TCP handles are not available in this Node'));
@@ -192,8 +199,8 @@ function listenUv(
   const out: { port?: number } = {};
   server.getsockname(out);
   server.onconnection = (status, client) => {
-    if (status < 0 || !client) return;
-    onConnection(new UvConnection(b, client));
+    if (status < 0 || !client) onError(uvError(status, `accept on ${address}:${port}`));
+    else onConnection(new UvConnection(b, client));
   };
   let closed = false;
   return Promise.resolve({
@@ -361,7 +368,8 @@ class UvConnection implements RelayedConnection {
       // keeps reading into the same buffer; a buffer's worth waits for the endpoint.
       const copy = Buffer.allocUnsafe(n);
       this.clientBuf.copy(copy, 0, 0, n);
-      (this.early ??= []).push(copy);
+      if (this.early) this.early.push(copy);
+      else this.early = [copy];
       this.earlyBytes += n;
       if (this.earlyBytes >= this.clientBuf.length) this.client.readStop();
     } else if (n === UV_EOF) this.earlyEnd = true;
@@ -478,6 +486,7 @@ function listenNet(
   address: string,
   port: number,
   onConnection: (c: RelayedConnection) => void,
+  onError: (e: Error) => void,
 ): Promise<TcpListener> {
   const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (client) =>
     onConnection(new NetConnection(client)),
@@ -486,7 +495,7 @@ function listenNet(
     server.once('error', reject);
     server.listen(port, address, () => {
       server.off('error', reject);
-      server.on('error', () => {});
+      server.on('error', onError);
       let closed = false;
       resolve({
         port: (server.address() as net.AddressInfo).port,
