@@ -4,25 +4,22 @@
 // directly (no device: kube-svc0 is exercised through FakeDeviceExec, which only keeps state).
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runBackendConformance } from '../conformance/suite.ts';
 import { FakeIptablesRunner } from '../iptables/runner.ts';
 import { ep, makeService, makeSlice } from '../testing/builders.ts';
 import { FakeDeviceExec } from './fake-exec.ts';
 import { UserspaceProxier } from './proxier.ts';
+import type { TcpRelayKind } from './tcp-relay.ts';
 
-for (const tcpRelay of ['uv', 'net'] as const)
-  runBackendConformance({
-    name: `userspace (fake runner, loopback listeners, ${tcpRelay} relay)`,
-    alwaysSourceNAT: true,
-    newBackend: (cfg) =>
-      new UserspaceProxier({
-        runner: new FakeIptablesRunner(),
-        bindAddress: '127.0.0.1',
-        tcpRelay,
-        ...cfg,
-      }),
-  });
+// The tracer-only conformance table does not depend on the TCP relay; the socket tests below
+// run with each relay.
+runBackendConformance({
+  name: 'userspace (fake runner, loopback listeners)',
+  alwaysSourceNAT: true,
+  newBackend: (cfg) =>
+    new UserspaceProxier({ runner: new FakeIptablesRunner(), bindAddress: '127.0.0.1', ...cfg }),
+});
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -77,10 +74,14 @@ function objects(ports: number[], edit: Parameters<typeof makeService>[2] = () =
   return { svc, slices };
 }
 
+/** The TCP relay the proxiers of the current test use (set per run of the socket tests). */
+let tcpRelay: TcpRelayKind = 'uv';
+
 async function proxier(): Promise<{ p: UserspaceProxier; runner: FakeIptablesRunner }> {
   const runner = new FakeIptablesRunner();
   const p = new UserspaceProxier({
     runner,
+    tcpRelay,
     nodeName: 'node-1',
     nodeIPs: ['192.168.0.2'],
     clusterCIDR: '10.244.0.0/16',
@@ -91,7 +92,10 @@ async function proxier(): Promise<{ p: UserspaceProxier; runner: FakeIptablesRun
   return { p, runner };
 }
 
-describe('UserspaceProxier relays real connections', () => {
+describe.each(['uv', 'net'] as const)('UserspaceProxier relays real connections (%s relay)', (relay) => {
+  beforeEach(() => {
+    tcpRelay = relay;
+  });
   it('round-robins TCP connections through its listener, with no nat rule', async () => {
     const [a, b] = [await tcpBackend('a'), await tcpBackend('b')];
     const { p, runner } = await proxier();
