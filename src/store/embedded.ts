@@ -196,6 +196,11 @@ export class SegmentLog implements CommitLog {
     this.stats.snapshots++;
   }
 
+  /** Resolves when no snapshot is being written (the one running now, if any, has finished). */
+  async snapshotSettled(): Promise<void> {
+    while (this.snapshotTask) await this.snapshotTask;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

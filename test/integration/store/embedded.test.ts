@@ -92,6 +92,9 @@ describe('embedded store durability', () => {
             : s1.guaranteedUpdate(PODS, 'a', `p${i}`, (o) => ({ ...o, spec: { big, round } })),
         ),
       );
+      // Snapshots run in the background and writes never wait for them; on a slow disk a round can
+      // outrun one. Letting each finish makes the count below depend on the log, not on fsync speed.
+      await embeddedKv(s1).segments.snapshotSettled();
     }
     await s1.create(PODS, makePod('a', 'last'));
     const stats = embeddedKv(s1).segments.stats;
