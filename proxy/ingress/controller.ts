@@ -164,7 +164,24 @@ export async function startIngressController(opts: IngressControllerOptions): Pr
     let statusBusy = false;
     let statusAgain = false;
     let disposed = false;
+    // Ingresses whose status holds our address (key → that status, as JSON): when one stops being
+    // served (its class changed, our class went away), the address is taken back off it, unless
+    // someone else has written another one since. Kept in memory: an Ingress that left while the
+    // router was down keeps the old address.
+    const claimed = new Map<string, string>();
+    const patchStatus = async (key: string, ing: Ingress, status: Ingress['status'], patch: unknown) => {
+      const [ns, name] = key.split('/') as [string, string];
+      if (opts.client) {
+        await opts.client.patch(INGRESS, ns, name, { status: patch }, 'merge', {
+          subresource: 'status',
+        });
+      } else if (opts.updateStatus) {
+        await opts.updateStatus(ing, status);
+      }
+    };
+    const currentStatus = (ing: Ingress) => JSON.stringify(ing.status?.loadBalancer?.ingress ?? []);
     const writeStatuses = async (t: RouteTable) => {
+      if (opts.writeStatus === false) return;
       if (statusBusy) {
         statusAgain = true;
         return;
@@ -178,20 +195,34 @@ export async function startIngressController(opts: IngressControllerOptions): Pr
         for (const key of t.served) {
           if (disposed) return;
           const [ns, name] = key.split('/') as [string, string];
-          if (opts.writeStatus === false) return;
           const ing = ingInf.get(ns, name);
-          if (!ing || JSON.stringify(ing.status?.loadBalancer?.ingress ?? []) === wanted) continue;
-          try {
-            if (opts.client) {
-              await opts.client.patch(INGRESS, ns, name, { status: wantStatus }, 'merge', {
-                subresource: 'status',
-              });
-            } else if (opts.updateStatus) {
-              await opts.updateStatus(ing, wantStatus);
+          if (!ing) continue;
+          if (currentStatus(ing) !== wanted) {
+            try {
+              await patchStatus(key, ing, wantStatus, wantStatus);
+            } catch (e) {
+              log(`ingress: status of ${key}: ${(e as Error).message}`);
+              continue;
             }
-          } catch (e) {
-            log(`ingress: status of ${key}: ${(e as Error).message}`);
           }
+          claimed.set(key, wanted);
+        }
+        const served = new Set(t.served);
+        for (const [key, ours] of claimed) {
+          if (disposed) return;
+          if (served.has(key)) continue;
+          const [ns, name] = key.split('/') as [string, string];
+          const ing = ingInf.get(ns, name);
+          if (ing && currentStatus(ing) === ours) {
+            try {
+              // A merge patch's null removes the field: no address at all, as before we served it.
+              await patchStatus(key, ing, { loadBalancer: {} }, { loadBalancer: { ingress: null } });
+            } catch (e) {
+              log(`ingress: clearing status of ${key}: ${(e as Error).message}`);
+              continue; // kept: tried again on the next rebuild
+            }
+          }
+          claimed.delete(key);
         }
       } finally {
         statusBusy = false;

@@ -201,6 +201,44 @@ describe('routing', () => {
       return ing.status?.loadBalancer?.ingress?.[0]?.ip === '127.0.0.1';
     });
   });
+
+  it('takes its address back off an Ingress it stops serving, and leaves other addresses alone', async () => {
+    const addresses = async (name: string) =>
+      (await client.get<Ingress>(R.ing, NS, name)).status?.loadBalancer?.ingress?.map((i) => i.ip) ?? [];
+    const moveClass = (name: string, cls: string) =>
+      client.patch(R.ing, NS, name, { spec: { ingressClassName: cls } }, 'merge');
+    await client.create(R.ing, makeIngress(NS, 'leaving', { 'leaving.test': [['/', 'Prefix', 'bee', 80]] }));
+    await client.create(R.ing, makeIngress(NS, 'handed', { 'handed.test': [['/', 'Prefix', 'bee', 80]] }));
+    await waitFor('both served', async () => (await addresses('leaving'))[0] === '127.0.0.1');
+    await waitFor('both served', async () => (await addresses('handed'))[0] === '127.0.0.1');
+    // Hosts nobody serves fall to the default backend of "main".
+    const who = async (host: string) => JSON.parse((await get(`${ctl.httpUrl}/`, host)).body).who;
+    expect(await who('leaving.test')).toBe('bee');
+
+    // Another controller's class: not ours any more, so neither the route nor the address stays.
+    await moveClass('leaving', 'someone-else');
+    await waitFor('route gone', async () => (await who('leaving.test')) === 'fallback');
+    await waitFor('address gone', async () => (await addresses('leaving')).length === 0);
+
+    // The other controller wrote its own address first: that one is not ours to take away.
+    await client.patch(
+      R.ing,
+      NS,
+      'handed',
+      { status: { loadBalancer: { ingress: [{ ip: '192.0.2.7' }] } } },
+      'merge',
+      { subresource: 'status' },
+    );
+    await moveClass('handed', 'someone-else');
+    await waitFor('route gone', async () => (await who('handed.test')) === 'fallback');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await addresses('handed')).toEqual(['192.0.2.7']);
+
+    // Back to our class: served again, our address again.
+    await moveClass('leaving', 'podnet');
+    await waitFor('served again', async () => (await addresses('leaving'))[0] === '127.0.0.1');
+    for (const name of ['leaving', 'handed']) await client.delete(R.ing, NS, name);
+  });
 });
 
 describe('timeouts', () => {
