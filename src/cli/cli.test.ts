@@ -59,6 +59,14 @@ describe('podnet CLI', () => {
     expect(missing.code).toBe(1);
     expect(missing.err).toContain('cluster "nosuch" has no kubeconfig');
 
+    // `up` checks its flags before it needs root or touches the kernel.
+    const workers = podnet('up', '--ingress-workers', 'two');
+    expect(workers.code).toBe(1);
+    expect(workers.err.trim()).toBe('error: --ingress-workers "two" is not a whole number');
+    const many = podnet('up', '--ingress-workers', '99');
+    expect(many.code).toBe(1);
+    expect(many.err.trim()).toBe('error: ingressWorkers (flag): must be an integer from 1 to 16, got 99');
+
     const unknown = podnet('frobnicate');
     expect(unknown.code).not.toBe(0);
   });

@@ -103,7 +103,7 @@ export interface RunClusterOptions {
    * (ingress.ts; default true).
    */
   ingress?: boolean;
-  /** Worker processes of the ingress router (default 1). */
+  /** Worker processes of the ingress router (default: the spec's `ingressWorkers`). */
   ingressWorkers?: number;
   /** Node lifecycle: a Node silent this long goes Ready=Unknown (ms, default 40 000). */
   nodeMonitorGraceMs?: number;
@@ -540,7 +540,7 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
               kubeconfig: nodeKubeconfig,
               runDir,
               argv,
-              workers: o.ingressWorkers,
+              workers: o.ingressWorkers ?? spec.ingressWorkers,
               log: (l) => o.nodeLog?.(`[ingress] ${l}`),
             }),
           )

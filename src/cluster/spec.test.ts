@@ -31,6 +31,7 @@ describe('resolveClusterSpec defaults', () => {
       overlay: 'host-gw',
       loadBalancerPool: '172.31.0.200-172.31.0.250',
       mtu: 1500,
+      ingressWorkers: 1,
     });
   });
 
@@ -162,6 +163,10 @@ describe('parseClusterFile', () => {
     expect(errorOf(() => parseClusterFile('mtu: 100\n', 'c.yaml')).message).toBe(
       'mtu (c.yaml:1:6): must be an integer from 1280 to 9000, got 100',
     );
+    expect(errorOf(() => parseClusterFile('ingressWorkers: 0\n', 'c.yaml')).message).toBe(
+      'ingressWorkers (c.yaml:1:17): must be an integer from 1 to 16, got 0',
+    );
+    expect(parseClusterFile('ingressWorkers: 3\n', 'c.yaml').ingressWorkers).toBe(3);
   });
 
   it('marks errors in flags as such', () => {

@@ -59,6 +59,8 @@ export interface ClusterSpec {
   loadBalancerPool: string;
   /** MTU of the LAN links (pods get this minus 50 with VXLAN). */
   mtu: number;
+  /** Processes of the ingress router (proxy/ingress `--workers`), sharing its listeners. */
+  ingressWorkers: number;
 }
 
 /** A cluster as written by a user: every field optional; `nodes` may be a count. */
@@ -73,6 +75,7 @@ export interface ClusterSpecInput {
   overlay?: OverlayMode;
   loadBalancerPool?: string;
   mtu?: number;
+  ingressWorkers?: number;
 }
 
 /** Default values of every field. */
@@ -88,6 +91,7 @@ export const DEFAULTS = {
   /** Derived from nodeCIDR when not given: the top ~20% of the LAN (…200-…250 on a /24). */
   loadBalancerPool: undefined as string | undefined,
   mtu: 1500,
+  ingressWorkers: 1,
   capacity: { cpu: '4', memory: '8Gi', pods: 110 } satisfies NodeCapacity,
 } as const;
 
@@ -95,6 +99,8 @@ export const DEFAULTS = {
 export const NODE_IP_OFFSET = 10;
 /** Most nodes a cluster may have (each one is a namespace and a few processes). */
 export const MAX_NODES = 64;
+/** Most ingress router processes (each is a Node.js process with its own informers). */
+export const MAX_INGRESS_WORKERS = 16;
 
 const PROXY_MODES: ProxyMode[] = ['iptables', 'nftables', 'userspace'];
 const OVERLAYS: OverlayMode[] = ['host-gw', 'vxlan'];
@@ -110,6 +116,7 @@ const TOP_FIELDS = [
   'overlay',
   'loadBalancerPool',
   'mtu',
+  'ingressWorkers',
 ];
 const NODE_FIELDS = ['name', 'labels', 'capacity', 'taints'];
 
@@ -394,6 +401,14 @@ export function resolveClusterSpec(input: ClusterSpecInput, where: Where = () =>
     overlay: oneOf(where, ['overlay'], input.overlay, DEFAULTS.overlay, OVERLAYS),
     loadBalancerPool,
     mtu: int(where, ['mtu'], input.mtu, DEFAULTS.mtu, 1280, 9000),
+    ingressWorkers: int(
+      where,
+      ['ingressWorkers'],
+      input.ingressWorkers,
+      DEFAULTS.ingressWorkers,
+      1,
+      MAX_INGRESS_WORKERS,
+    ),
   };
 }
 

@@ -66,6 +66,7 @@ const clusterSchema: JsonSchema = {
     overlay: { enum: ['host-gw', 'vxlan'], default: 'host-gw' },
     loadBalancerPool: { type: 'string' },
     mtu: { type: 'integer', minimum: 1280, maximum: 9000, default: 1500 },
+    ingressWorkers: { type: 'integer', minimum: 1, maximum: 16, default: 1 },
   },
   additionalProperties: false,
 };

@@ -17,6 +17,7 @@ interface UpFlags {
   nodes?: string;
   proxyMode?: string;
   overlay?: string;
+  ingressWorkers?: string;
   file?: string;
   detach?: boolean;
   apiPort: string;
@@ -25,19 +26,24 @@ interface UpFlags {
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
 
+/** A flag's value as an integer (its range is the spec's to check). */
+function wholeNumber(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n))
+    throw new PodnetError('PN_ERR_USAGE', `--${flag} "${text}" is not a whole number`, flag);
+  return n;
+}
+
 /** Builds the spec from -f and the flags (flags win). */
 async function specFromFlags(f: UpFlags) {
   const { parseClusterFile, resolveClusterSpec } = await import('../../cluster/spec.ts');
   const overrides: Record<string, unknown> = {};
   if (f.name !== undefined) overrides.name = checkClusterName(f.name);
-  if (f.nodes !== undefined) {
-    const n = Number(f.nodes);
-    if (!Number.isInteger(n))
-      throw new PodnetError('PN_ERR_USAGE', `--nodes "${f.nodes}" is not a whole number`, 'nodes');
-    overrides.nodes = n;
-  }
+  if (f.nodes !== undefined) overrides.nodes = wholeNumber('nodes', f.nodes);
   if (f.proxyMode !== undefined) overrides.proxyMode = f.proxyMode;
   if (f.overlay !== undefined) overrides.overlay = f.overlay;
+  if (f.ingressWorkers !== undefined)
+    overrides.ingressWorkers = wholeNumber('ingress-workers', f.ingressWorkers);
   if (f.file) {
     let text: string;
     try {
@@ -308,6 +314,7 @@ export function register(program: Command): void {
     .option('--nodes <n>', 'number of nodes (default 2)')
     .option('--proxy-mode <mode>', 'iptables, nftables or userspace (default iptables)')
     .option('--overlay <mode>', 'host-gw or vxlan (default host-gw)')
+    .option('--ingress-workers <n>', 'processes of the ingress router, sharing its ports (default 1)')
     .option('-f, --file <cluster.yaml>', 'cluster file (see README.md); flags override it')
     .option('-d, --detach', 'run in the background; return once every node is Ready')
     .option('--api-port <port>', 'API server port on 127.0.0.1 (0 = any free port)', '0')

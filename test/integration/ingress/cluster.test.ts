@@ -5,7 +5,8 @@
 // (node-1 .11, node-2 .12), LB pool .200-.250, pods 10.244.1.0/24 and 10.244.2.0/24, an outside
 // client namespace pn-h4lb-client at 172.31.0.99 on the LAN bridge. Two netexec pods (one per
 // node) behind a LoadBalancer Service; the node announcing its IP is killed at the end and the
-// IP must move to the other node.
+// IP must move to the other node. The router runs with two worker processes (cluster spec
+// ingressWorkers), as `podnet up --ingress-workers 2` does.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,6 +49,7 @@ describe.skipIf(!isRoot)('LoadBalancer IPs and the ingress router in a 2-node cl
   let client: RunningCluster['client'];
   let outside: LanClient | undefined;
   let lbIP = '';
+  const workerPids: number[] = [];
   // Component logs, written out when a test fails (the only window into the node processes).
   const nodeLines: string[] = [];
   afterEach((ctx) => {
@@ -58,7 +60,7 @@ describe.skipIf(!isRoot)('LoadBalancer IPs and the ingress router in a 2-node cl
   beforeAll(async () => {
     await destroyCluster(NAME);
     c = await runCluster({
-      spec: resolveClusterSpec({ name: NAME, nodes: 2 }),
+      spec: resolveClusterSpec({ name: NAME, nodes: 2, ingressWorkers: 2 }),
       stateDir: join(home, NAME),
       store: { backend: 'memory' },
       heartbeatMs: 1000,
@@ -210,6 +212,7 @@ describe.skipIf(!isRoot)('LoadBalancer IPs and the ingress router in a 2-node cl
       await c?.dispose();
       // The router process went with the cluster.
       if (routerPid) expect(() => process.kill(routerPid, 0)).toThrow();
+      for (const pid of workerPids) expect(() => process.kill(pid, 0)).toThrow();
     } finally {
       await destroyCluster(NAME);
       rmSync(home, { recursive: true, force: true });
@@ -271,6 +274,17 @@ describe.skipIf(!isRoot)('LoadBalancer IPs and the ingress router in a 2-node cl
     const ip = await ingressIP();
     expect(ip).not.toBe(lbIP);
     expect(c!.ingress?.httpUrl).toBe('http://172.31.0.11:80');
+    // Two worker processes, forked by the router, inside node-1's namespace.
+    const workers = spawnSync('pgrep', ['-P', String(c!.ingress!.pid)], { encoding: 'utf8' })
+      .stdout.trim()
+      .split('\n')
+      .filter(Boolean);
+    expect(workers).toHaveLength(2);
+    workerPids.push(...workers.map(Number));
+    const nsOf = (pid: string | number) =>
+      spawnSync('ip', ['netns', 'identify', String(pid)], { encoding: 'utf8' }).stdout.trim();
+    for (const w of workers) expect(nsOf(w)).toBe(nsOf(c!.ingress!.pid!));
+    expect(nsOf(workers[0]!)).toBe(`pn-${NAME}-node-1`);
     // externalTrafficPolicy Local: only node-1 (the router's node) may announce it.
     await until(
       async () => c!.lb!.current().find((a) => a.ip === ip)?.node === 'node-1',
