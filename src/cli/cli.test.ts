@@ -59,13 +59,19 @@ describe('podnet CLI', () => {
     expect(missing.code).toBe(1);
     expect(missing.err).toContain('cluster "nosuch" has no kubeconfig');
 
-    // `up` checks its flags before it needs root or touches the kernel.
-    const workers = podnet('up', '--ingress-workers', 'two');
+    // `up` checks its flags before it needs root or touches the kernel. `--timeout 0` is checked
+    // after the spec: should a bad value slip through, the run still stops there (no cluster).
+    const workers = podnet('up', '--timeout', '0', '--ingress-workers', 'two');
     expect(workers.code).toBe(1);
     expect(workers.err.trim()).toBe('error: --ingress-workers "two" is not a whole number');
-    const many = podnet('up', '--ingress-workers', '99');
+    const many = podnet('up', '--timeout', '0', '--ingress-workers', '99');
     expect(many.code).toBe(1);
     expect(many.err.trim()).toBe('error: ingressWorkers (flag): must be an integer from 1 to 16, got 99');
+    const replicas = podnet('up', '--timeout', '0', '--nodes', '2', '--ingress-replicas', '3');
+    expect(replicas.code).toBe(1);
+    expect(replicas.err.trim()).toBe(
+      'error: ingressReplicas (flag): 3 replicas need 3 nodes, the cluster has 2',
+    );
 
     const unknown = podnet('frobnicate');
     expect(unknown.code).not.toBe(0);

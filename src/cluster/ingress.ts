@@ -1,19 +1,23 @@
 /**
  * The cluster's ingress controller, laid out as ingress-nginx is on a bare-metal cluster with
- * MetalLB: the router (proxy/ingress) runs as a process inside node-1's network namespace,
- * listening on node-1's LAN address, ports 80 and 443 (like a hostNetwork pod); it is published as
- * the LoadBalancer Service `ingress-nginx/ingress-nginx-controller` (externalTrafficPolicy Local,
- * its EndpointSlice names node-1), so its LB IP is announced from node-1 (lb.ts) and kube-proxy's
- * rules there DNAT LB-IP:80/443 to the router with the client's own address intact. The router
- * writes that LB IP into every Ingress's `status.loadBalancer.ingress` (`--publish-service`).
- * `podnet up` also creates the default IngressClass `podnet`.
+ * MetalLB: the router (proxy/ingress) runs as a process inside node-1's network namespace — and,
+ * with `ingressReplicas: N`, in each of the first N nodes' — listening on its node's LAN address,
+ * ports 80 and 443 (like a hostNetwork pod); it is published as the LoadBalancer Service
+ * `ingress-nginx/ingress-nginx-controller` (externalTrafficPolicy Local, one endpoint per replica,
+ * ready while its router listens and its Node is Ready), so the LB IP is announced from a node
+ * with a ready replica (lb.ts) and kube-proxy's rules there DNAT LB-IP:80/443 to the router with
+ * the client's own address intact. The routers write that LB IP into every Ingress's
+ * `status.loadBalancer.ingress` (`--publish-service`). `podnet up` also creates the default
+ * IngressClass `podnet`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isApiError } from '../api/errors.ts';
+import type { Node } from '../api/kinds/core.ts';
 import { findResource, type ResourceInfo } from '../api/resources.ts';
 import type { KubeObject } from '../api/types.ts';
+import { InformerFactory } from '../client/factory.ts';
 import type { ApiClient } from '../client/rest.ts';
 import { nsPath } from '../kernel/netns.ts';
 import { PodnetError } from '../util/errors.ts';
@@ -62,12 +66,18 @@ async function createIfMissing(client: ApiClient, res: ResourceInfo, obj: KubeOb
   }
 }
 
-/** Where the router runs and listens. */
-export interface IngressPlacement {
-  /** The node hosting the router (its EndpointSlice's nodeName). */
+/** A node running a router replica. */
+export interface IngressReplicaPlacement {
+  /** The node (its endpoint's nodeName). */
   nodeName: string;
-  /** The node's LAN address: the router listens there. */
+  /** The node's LAN address: the replica listens there, and it is the endpoint's address. */
   nodeIP: string;
+}
+
+/** Where the routers run and listen. */
+export interface IngressPlacement {
+  /** The nodes running a router replica (the first N nodes of the cluster); at least one. */
+  replicas: IngressReplicaPlacement[];
   httpPort?: number;
   httpsPort?: number;
   /**
@@ -88,19 +98,20 @@ export function firstPoolAddress(pool: string): string | undefined {
   return /^\d+\.\d+\.\d+\.\d+$/.test(ip) ? ip : undefined;
 }
 
+const LABELS = {
+  'app.kubernetes.io/name': 'ingress-nginx',
+  'app.kubernetes.io/component': 'controller',
+  'app.kubernetes.io/managed-by': 'podnet',
+};
+
 /**
- * Publishes the controller's API objects: the namespace, the default IngressClass `podnet`, the
+ * Publishes the controller's API objects: the namespace, the default IngressClass `podnet` and the
  * LoadBalancer Service `ingress-nginx/ingress-nginx-controller` (selector-less, Local traffic
- * policy) and its Endpoints/EndpointSlice naming the router's node. Idempotent.
+ * policy). Idempotent. Its endpoints are ingressEndpoints' business.
  */
 export async function publishIngressObjects(client: ApiClient, p: IngressPlacement): Promise<void> {
   const http = p.httpPort ?? 80;
   const https = p.httpsPort ?? 443;
-  const labels = {
-    'app.kubernetes.io/name': 'ingress-nginx',
-    'app.kubernetes.io/component': 'controller',
-    'app.kubernetes.io/managed-by': 'podnet',
-  };
   await createIfMissing(client, R('', 'namespaces'), {
     apiVersion: 'v1',
     kind: 'Namespace',
@@ -111,7 +122,7 @@ export async function publishIngressObjects(client: ApiClient, p: IngressPlaceme
     kind: 'IngressClass',
     metadata: {
       name: INGRESS_CLASS,
-      labels,
+      labels: LABELS,
       annotations: { 'ingressclass.kubernetes.io/is-default-class': 'true' },
     },
     spec: { controller: INGRESS_CONTROLLER_NAME },
@@ -123,7 +134,7 @@ export async function publishIngressObjects(client: ApiClient, p: IngressPlaceme
   await upsert(client, R('', 'services'), {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name: INGRESS_SERVICE, namespace: INGRESS_NAMESPACE, labels },
+    metadata: { name: INGRESS_SERVICE, namespace: INGRESS_NAMESPACE, labels: LABELS },
     spec: {
       type: 'LoadBalancer',
       externalTrafficPolicy: 'Local',
@@ -131,32 +142,79 @@ export async function publishIngressObjects(client: ApiClient, p: IngressPlaceme
       ...(p.loadBalancerIP ? { loadBalancerIP: p.loadBalancerIP } : {}),
     },
   } as KubeObject);
+}
+
+/**
+ * The Service's Endpoints and EndpointSlice (pure): one endpoint per replica, its node's LAN
+ * address, ready as `ready(nodeName)` says — as the endpoint controllers would show a pod per
+ * replica (a pod on a NotReady node, or one whose process died, is not ready).
+ */
+export function ingressEndpoints(
+  p: IngressPlacement,
+  ready: (nodeName: string) => boolean,
+): { endpoints: KubeObject; slice: KubeObject } {
   const epPorts = [
-    { name: 'http', port: http, protocol: 'TCP' },
-    { name: 'https', port: https, protocol: 'TCP' },
+    { name: 'http', port: p.httpPort ?? 80, protocol: 'TCP' },
+    { name: 'https', port: p.httpsPort ?? 443, protocol: 'TCP' },
   ];
-  await upsert(client, R('', 'endpoints'), {
+  const addr = (r: IngressReplicaPlacement) => ({ ip: r.nodeIP, nodeName: r.nodeName });
+  const up = p.replicas.filter((r) => ready(r.nodeName));
+  const down = p.replicas.filter((r) => !ready(r.nodeName));
+  const endpoints = {
     apiVersion: 'v1',
     kind: 'Endpoints',
     metadata: {
       name: INGRESS_SERVICE,
       namespace: INGRESS_NAMESPACE,
-      labels: { ...labels, 'endpointslice.kubernetes.io/skip-mirror': 'true' },
+      labels: { ...LABELS, 'endpointslice.kubernetes.io/skip-mirror': 'true' },
     },
-    subsets: [{ addresses: [{ ip: p.nodeIP, nodeName: p.nodeName }], ports: epPorts }],
-  } as KubeObject);
-  await upsert(client, R('discovery.k8s.io', 'endpointslices'), {
+    subsets: [
+      {
+        ...(up.length > 0 ? { addresses: up.map(addr) } : {}),
+        ...(down.length > 0 ? { notReadyAddresses: down.map(addr) } : {}),
+        ports: epPorts,
+      },
+    ],
+  } as KubeObject;
+  const slice = {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
     metadata: {
       name: INGRESS_SERVICE,
       namespace: INGRESS_NAMESPACE,
-      labels: { ...labels, 'kubernetes.io/service-name': INGRESS_SERVICE },
+      labels: { ...LABELS, 'kubernetes.io/service-name': INGRESS_SERVICE },
     },
     addressType: 'IPv4',
-    endpoints: [{ addresses: [p.nodeIP], nodeName: p.nodeName, conditions: { ready: true } }],
+    endpoints: p.replicas.map((r) => {
+      const ok = ready(r.nodeName);
+      return {
+        addresses: [r.nodeIP],
+        nodeName: r.nodeName,
+        conditions: { ready: ok, serving: ok, terminating: false },
+      };
+    }),
     ports: epPorts,
-  } as KubeObject);
+  } as KubeObject;
+  return { endpoints, slice };
+}
+
+/** Writes `obj` when what it says (all but metadata) differs from the stored object's. */
+async function upsertIfChanged(client: ApiClient, res: ResourceInfo, obj: KubeObject): Promise<void> {
+  const body = (o: KubeObject) => {
+    const { apiVersion: _a, kind: _k, metadata: _m, ...rest } = o as KubeObject & Record<string, unknown>;
+    return JSON.stringify(rest);
+  };
+  try {
+    const cur = await client.get(res, obj.metadata.namespace, obj.metadata.name!);
+    if (body(cur) === body(obj)) return;
+    await client.update(res, {
+      ...obj,
+      metadata: { ...obj.metadata, resourceVersion: cur.metadata.resourceVersion },
+    } as KubeObject);
+  } catch (e) {
+    if (!isApiError(e, 'NotFound')) throw e;
+    await client.create(res, obj);
+  }
 }
 
 /**
@@ -180,56 +238,68 @@ export function bundleRouter(
 }
 
 /** Options of startClusterIngress. */
-export interface ClusterIngressOptions extends IngressPlacement {
+export interface ClusterIngressOptions extends Omit<IngressPlacement, 'replicas'> {
   client: ApiClient;
-  /** The node's network namespace (the router process enters it). */
-  netns: string;
-  /** Kubeconfig valid inside the node namespace (run/node.kubeconfig). */
+  /** The replicas: each node's name, LAN address and network namespace (the router enters it). */
+  replicas: Array<IngressReplicaPlacement & { netns: string }>;
+  /** Kubeconfig valid inside every node namespace (run/node.kubeconfig: each node's own relay). */
   kubeconfig: string;
-  /** Directory for the pid file. */
+  /** Directory for the pid files. */
   runDir: string;
   /** Program to run (bundleRouter's result); default `node --import tsx proxy/ingress/main.ts`. */
   argv?: string[];
-  /** Router worker processes (default 1). */
+  /** Worker processes of each replica (default 1). */
   workers?: number;
-  /** How long `ready` waits for the router to listen (ms, default 60 000). */
+  /** How long `ready` waits for the routers to listen (ms, default 60 000). */
   readyTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
-/** The running router process. */
-export interface ClusterIngress {
-  pid: number;
-  /** `http://nodeIP:port` the router listens on (inside the cluster's LAN). */
+/** One running router replica. */
+export interface IngressReplica {
+  node: string;
+  /** Its router process now (a new one after a restart). */
+  readonly pid: number;
+  /** `http://nodeIP:port` this replica listens on (inside the cluster's LAN). */
   httpUrl: string;
   httpsUrl: string;
-  /** Resolves once the router listens (it may first wait for the node's API relay). */
+}
+
+/** The running router replicas. */
+export interface ClusterIngress {
+  /** The first replica's process (on the first node). */
+  readonly pid: number;
+  /** The first replica's `http://nodeIP:port`. */
+  httpUrl: string;
+  httpsUrl: string;
+  replicas: IngressReplica[];
+  /**
+   * Resolves once every replica listens (each may first wait for its node's API relay) and the
+   * Service's endpoints say so for every replica whose node is Ready.
+   */
   ready: Promise<void>;
-  /** Stops the router (SIGTERM, then SIGKILL after 10 s). */
+  /** Stops the routers (SIGTERM, then SIGKILL after 10 s), their restarts and the endpoint updates. */
   dispose(): Promise<void>;
 }
 
-/**
- * Publishes the objects (publishIngressObjects), then starts the router in the node's network
- * namespace; `ready` resolves once it listens. The process exits with its parent (IPC channel).
- */
-export async function startClusterIngress(o: ClusterIngressOptions): Promise<ClusterIngress> {
-  await publishIngressObjects(o.client, o);
-  const log = o.log ?? (() => {});
-  const httpPort = o.httpPort ?? 80;
-  const httpsPort = o.httpsPort ?? 443;
+/** Starts one router process in `r`'s namespace; `listening` resolves at its `ready` line. */
+function spawnRouter(
+  o: ClusterIngressOptions,
+  r: IngressReplicaPlacement & { netns: string },
+  log: (l: string) => void,
+): { child: ChildProcess; listening: Promise<void>; stop(): Promise<void> } {
   const argv = o.argv ?? [process.execPath, '--import', 'tsx', join(REPO, 'proxy', 'ingress', 'main.ts')];
   const args = [
-    `--net=${nsPath(o.netns)}`,
+    `--net=${nsPath(r.netns)}`,
     ...argv,
     '--kubeconfig',
     o.kubeconfig,
     '--listen',
-    o.nodeIP,
+    r.nodeIP,
     '--http-port',
-    String(httpPort),
+    String(o.httpPort ?? 80),
     '--https-port',
-    String(httpsPort),
+    String(o.httpsPort ?? 443),
     '--publish-service',
     `${INGRESS_NAMESPACE}/${INGRESS_SERVICE}`,
     '--workers',
@@ -241,7 +311,8 @@ export async function startClusterIngress(o: ClusterIngressOptions): Promise<Clu
   });
   // The channel only tells the router when we die; it must not keep us alive.
   child.channel?.unref();
-  const rec = child.pid ? writePidFile(o.runDir, 'ingress', child.pid) : undefined;
+  const role = o.replicas[0] === r ? 'ingress' : `ingress-${r.nodeName}`;
+  const rec = child.pid ? writePidFile(o.runDir, role, child.pid) : undefined;
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
@@ -252,11 +323,17 @@ export async function startClusterIngress(o: ClusterIngressOptions): Promise<Clu
     return stopping;
   };
   const timeoutMs = o.readyTimeoutMs ?? 60_000;
-  const ready = new Promise<void>((res, rej) => {
+  const listening = new Promise<void>((res, rej) => {
     let buf = '';
     let err = '';
     const timer = setTimeout(
-      () => rej(new PodnetError('PN_ERR_TIMEOUT', `ingress router not listening after ${timeoutMs} ms`)),
+      () =>
+        rej(
+          new PodnetError(
+            'PN_ERR_TIMEOUT',
+            `ingress router on ${r.nodeName} not listening after ${timeoutMs} ms`,
+          ),
+        ),
       timeoutMs,
     );
     const onLine = (l: string) => {
@@ -281,16 +358,155 @@ export async function startClusterIngress(o: ClusterIngressOptions): Promise<Clu
     child.once('exit', (code, sig) => {
       clearTimeout(timer);
       const last = err.trim().split('\n').pop() ?? '';
-      rej(new PodnetError('PN_ERR_INTERNAL', `ingress router exited (${sig ?? `code ${code}`}): ${last}`));
+      rej(
+        new PodnetError(
+          'PN_ERR_INTERNAL',
+          `ingress router on ${r.nodeName} exited (${sig ?? `code ${code}`}): ${last}`,
+        ),
+      );
     });
   });
   // Observed here so an early exit is never an unhandled rejection; callers await `ready`.
+  listening.catch(() => {});
+  return { child, listening, stop };
+}
+
+/**
+ * Publishes the objects (publishIngressObjects), starts a router in each replica's node namespace,
+ * and keeps the Service's endpoints in step: a replica's endpoint is ready while its router
+ * listens and its Node is Ready, so the LB IP (Local traffic policy) is announced only from a
+ * node whose router can answer, and moves when that node fails. The processes exit with their
+ * parent (IPC channel).
+ */
+export async function startClusterIngress(o: ClusterIngressOptions): Promise<ClusterIngress> {
+  if (o.replicas.length === 0) throw new PodnetError('PN_ERR_CONFIG', 'ingress: no replica', 'replicas');
+  const placement: IngressPlacement = { ...o, replicas: o.replicas };
+  await publishIngressObjects(o.client, placement);
+  const log = o.log ?? (() => {});
+  const up = new Set<string>();
+  let disposed = false;
+
+  // Endpoints follow the replicas and their Nodes: serialised, rewritten when anything changes.
+  const informers = InformerFactory.forClient(o.client);
+  const nodeInf = informers.informerFor<Node>(R('', 'nodes'));
+  const nodeReady = (name: string) =>
+    nodeInf.get(undefined, name)?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+  const isReady = (name: string) => up.has(name) && nodeReady(name);
+  let syncing: Promise<void> = Promise.resolve();
+  // What was last written (readiness per replica): Node heartbeats change nothing here.
+  let written: string | undefined;
+  const sync = () => {
+    syncing = syncing.then(async () => {
+      if (disposed) return;
+      const states = o.replicas.map((r) => isReady(r.nodeName)).join();
+      if (states === written) return;
+      const { endpoints, slice } = ingressEndpoints(placement, isReady);
+      try {
+        await upsertIfChanged(o.client, R('', 'endpoints'), endpoints);
+        await upsertIfChanged(o.client, R('discovery.k8s.io', 'endpointslices'), slice);
+        written = states;
+      } catch (e) {
+        if (!disposed) log(`ingress endpoints: ${(e as Error).message}`);
+      }
+    });
+    return syncing;
+  };
+  nodeInf.addEventHandler({ onAdd: sync, onUpdate: sync, onDelete: sync });
+  informers.start();
+
+  // One slot per replica. A router that dies after it has listened is started again, as a
+  // DaemonSet's pod would be: after 1 s, doubling up to 30 s while it keeps dying within a minute.
+  interface Slot {
+    r: (typeof o.replicas)[number];
+    router: ReturnType<typeof spawnRouter>;
+    first: Promise<void>;
+    backoffMs: number;
+    timer?: NodeJS.Timeout;
+  }
+  const prefix = (r: IngressReplicaPlacement) => (l: string) =>
+    log(o.replicas.length > 1 ? `${r.nodeName}: ${l}` : l);
+  const watch = (slot: Slot) => {
+    const { router } = slot;
+    const startedAt = Date.now();
+    let listened = false;
+    router.listening.then(
+      () => {
+        listened = true;
+        if (slot.router !== router || disposed) return;
+        up.add(slot.r.nodeName);
+        void sync();
+      },
+      () => {},
+    );
+    router.child.once('exit', (code, sig) => {
+      if (slot.router !== router) return;
+      up.delete(slot.r.nodeName);
+      void sync();
+      // One that never listened fails the bring-up (`ready`) instead.
+      if (disposed || !listened) return;
+      if (Date.now() - startedAt > 60_000) slot.backoffMs = 1000;
+      const delay = slot.backoffMs;
+      slot.backoffMs = Math.min(delay * 2, 30_000);
+      prefix(slot.r)(`router exited (${sig ?? `code ${code}`}); starting it again in ${delay / 1000} s`);
+      slot.timer = setTimeout(() => {
+        slot.timer = undefined;
+        if (disposed) return;
+        slot.router = spawnRouter(o, slot.r, prefix(slot.r));
+        watch(slot);
+      }, delay);
+    });
+  };
+  const slots: Slot[] = o.replicas.map((r) => {
+    const router = spawnRouter(o, r, prefix(r));
+    const slot: Slot = { r, router, first: router.listening, backoffMs: 1000 };
+    watch(slot);
+    return slot;
+  });
+  const dispose = async () => {
+    disposed = true;
+    for (const s of slots) if (s.timer) clearTimeout(s.timer);
+    await Promise.all(slots.map((s) => s.router.stop()));
+    await informers.dispose();
+    await syncing;
+  };
+  await sync();
+
+  const ready = (async () => {
+    await Promise.all(slots.map((s) => s.first));
+    // Once every Ready node's replica shows as ready, kube-proxy and the announcer can act on it.
+    const until = Date.now() + 10_000;
+    for (;;) {
+      await sync();
+      const stored = await o.client
+        .get(R('discovery.k8s.io', 'endpointslices'), INGRESS_NAMESPACE, INGRESS_SERVICE)
+        .catch(() => undefined);
+      const eps =
+        (stored as { endpoints?: Array<{ nodeName?: string; conditions?: { ready?: boolean } }> })
+          ?.endpoints ?? [];
+      const shown = (n: string) => eps.find((e) => e.nodeName === n)?.conditions?.ready === true;
+      if (o.replicas.every((r) => !nodeReady(r.nodeName) || shown(r.nodeName)) || Date.now() > until) return;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  })();
   ready.catch(() => {});
+  const h = o.httpPort ?? 80;
+  const hs = o.httpsPort ?? 443;
+  const replicas: IngressReplica[] = slots.map((s) => ({
+    node: s.r.nodeName,
+    get pid() {
+      return s.router.child.pid ?? -1;
+    },
+    httpUrl: `http://${s.r.nodeIP}:${h}`,
+    httpsUrl: `https://${s.r.nodeIP}:${hs}`,
+  }));
   return {
-    pid: child.pid ?? -1,
-    httpUrl: `http://${o.nodeIP}:${httpPort}`,
-    httpsUrl: `https://${o.nodeIP}:${httpsPort}`,
+    get pid() {
+      return replicas[0]!.pid;
+    },
+    httpUrl: replicas[0]!.httpUrl,
+    httpsUrl: replicas[0]!.httpsUrl,
+    replicas,
     ready,
-    dispose: stop,
+    dispose,
   };
 }

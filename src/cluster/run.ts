@@ -10,7 +10,7 @@
  *   6. one process per node inside its namespace (node-main.ts): node agent, CNI service, proxy
  *   7. wait until every Node is Ready; publish the kubernetes and kube-dns Services
  *   8. announce LoadBalancer IPs on the LAN (lb.ts) and start the ingress router in node-1's
- *      namespace behind its LoadBalancer Service (ingress.ts)
+ *      namespace (and the other `ingressReplicas` nodes') behind its LoadBalancer Service (ingress.ts)
  *   9. write `cluster.json` (what `podnet status` shows)
  * Every step is registered with a DisposableStore, so a failure at any point, SIGTERM or
  * `dispose()` undo exactly what was done, and `destroyCluster` sweeps anything left.
@@ -533,10 +533,10 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
         ? routerBundling.then((argv) =>
             startClusterIngress({
               client,
-              nodeName: n1.name,
-              nodeIP: n1.lanIP,
+              replicas: plan.nodes
+                .slice(0, spec.ingressReplicas)
+                .map((n) => ({ nodeName: n.name, nodeIP: n.lanIP, netns: n.netns })),
               loadBalancerIP: firstPoolAddress(spec.loadBalancerPool),
-              netns: n1.netns,
               kubeconfig: nodeKubeconfig,
               runDir,
               argv,
@@ -581,8 +581,9 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
 
     if (ingress) {
       await ingress.ready;
+      const where = ingress.replicas.map((r) => `${r.node} (${r.httpUrl})`).join(', ');
       step(
-        `ingress router on ${n1.name} (${ingress.httpUrl}), Service ${INGRESS_NAMESPACE}/${INGRESS_SERVICE}, IngressClass ${INGRESS_CLASS}`,
+        `ingress router on ${where}, Service ${INGRESS_NAMESPACE}/${INGRESS_SERVICE}, IngressClass ${INGRESS_CLASS}`,
       );
     }
 

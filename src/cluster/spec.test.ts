@@ -32,6 +32,7 @@ describe('resolveClusterSpec defaults', () => {
       loadBalancerPool: '172.31.0.200-172.31.0.250',
       mtu: 1500,
       ingressWorkers: 1,
+      ingressReplicas: 1,
     });
   });
 
@@ -167,6 +168,13 @@ describe('parseClusterFile', () => {
       'ingressWorkers (c.yaml:1:17): must be an integer from 1 to 16, got 0',
     );
     expect(parseClusterFile('ingressWorkers: 3\n', 'c.yaml').ingressWorkers).toBe(3);
+    expect(errorOf(() => parseClusterFile('nodes: 2\ningressReplicas: 3\n', 'c.yaml')).message).toBe(
+      'ingressReplicas (c.yaml:2:18): 3 replicas need 3 nodes, the cluster has 2',
+    );
+    expect(errorOf(() => parseClusterFile('ingressReplicas: 0\n', 'c.yaml')).message).toBe(
+      'ingressReplicas (c.yaml:1:18): must be an integer from 1 to 2, got 0',
+    );
+    expect(parseClusterFile('nodes: 3\ningressReplicas: 3\n', 'c.yaml').ingressReplicas).toBe(3);
   });
 
   it('marks errors in flags as such', () => {

@@ -61,6 +61,8 @@ export interface ClusterSpec {
   mtu: number;
   /** Processes of the ingress router (proxy/ingress `--workers`), sharing its listeners. */
   ingressWorkers: number;
+  /** Nodes running an ingress router replica: the first N (1 to the node count). */
+  ingressReplicas: number;
 }
 
 /** A cluster as written by a user: every field optional; `nodes` may be a count. */
@@ -76,6 +78,7 @@ export interface ClusterSpecInput {
   loadBalancerPool?: string;
   mtu?: number;
   ingressWorkers?: number;
+  ingressReplicas?: number;
 }
 
 /** Default values of every field. */
@@ -92,6 +95,7 @@ export const DEFAULTS = {
   loadBalancerPool: undefined as string | undefined,
   mtu: 1500,
   ingressWorkers: 1,
+  ingressReplicas: 1,
   capacity: { cpu: '4', memory: '8Gi', pods: 110 } satisfies NodeCapacity,
 } as const;
 
@@ -117,6 +121,7 @@ const TOP_FIELDS = [
   'loadBalancerPool',
   'mtu',
   'ingressWorkers',
+  'ingressReplicas',
 ];
 const NODE_FIELDS = ['name', 'labels', 'capacity', 'taints'];
 
@@ -199,6 +204,13 @@ function str(where: Where, path: (string | number)[], v: unknown, dflt: string):
   if (v === undefined || v === null) return dflt;
   if (typeof v !== 'string') bad(where, path, `must be a string, got ${JSON.stringify(v)}`);
   return v;
+}
+
+/** Router replicas run on the first N nodes: at least one, at most every node. */
+function ingressReplicas(where: Where, v: unknown, nodeCount: number): number {
+  if (typeof v === 'number' && Number.isInteger(v) && v > nodeCount)
+    bad(where, ['ingressReplicas'], `${v} replicas need ${v} nodes, the cluster has ${nodeCount}`);
+  return int(where, ['ingressReplicas'], v, DEFAULTS.ingressReplicas, 1, nodeCount);
 }
 
 function int(
@@ -409,6 +421,7 @@ export function resolveClusterSpec(input: ClusterSpecInput, where: Where = () =>
       1,
       MAX_INGRESS_WORKERS,
     ),
+    ingressReplicas: ingressReplicas(where, input.ingressReplicas, nodes.length),
   };
 }
 

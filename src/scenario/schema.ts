@@ -67,6 +67,7 @@ const clusterSchema: JsonSchema = {
     loadBalancerPool: { type: 'string' },
     mtu: { type: 'integer', minimum: 1280, maximum: 9000, default: 1500 },
     ingressWorkers: { type: 'integer', minimum: 1, maximum: 16, default: 1 },
+    ingressReplicas: { type: 'integer', minimum: 1, maximum: 64, default: 1 },
   },
   additionalProperties: false,
 };

@@ -18,6 +18,7 @@ interface UpFlags {
   proxyMode?: string;
   overlay?: string;
   ingressWorkers?: string;
+  ingressReplicas?: string;
   file?: string;
   detach?: boolean;
   apiPort: string;
@@ -44,6 +45,8 @@ async function specFromFlags(f: UpFlags) {
   if (f.overlay !== undefined) overrides.overlay = f.overlay;
   if (f.ingressWorkers !== undefined)
     overrides.ingressWorkers = wholeNumber('ingress-workers', f.ingressWorkers);
+  if (f.ingressReplicas !== undefined)
+    overrides.ingressReplicas = wholeNumber('ingress-replicas', f.ingressReplicas);
   if (f.file) {
     let text: string;
     try {
@@ -315,6 +318,7 @@ export function register(program: Command): void {
     .option('--proxy-mode <mode>', 'iptables, nftables or userspace (default iptables)')
     .option('--overlay <mode>', 'host-gw or vxlan (default host-gw)')
     .option('--ingress-workers <n>', 'processes of the ingress router, sharing its ports (default 1)')
+    .option('--ingress-replicas <n>', 'nodes running an ingress router: the first N (default 1)')
     .option('-f, --file <cluster.yaml>', 'cluster file (see README.md); flags override it')
     .option('-d, --detach', 'run in the background; return once every node is Ready')
     .option('--api-port <port>', 'API server port on 127.0.0.1 (0 = any free port)', '0')

@@ -5,8 +5,10 @@
 // (node-1 .11, node-2 .12), LB pool .200-.250, pods 10.244.1.0/24 and 10.244.2.0/24, an outside
 // client namespace pn-h4lb-client at 172.31.0.99 on the LAN bridge. Two netexec pods (one per
 // node) behind a LoadBalancer Service; the node announcing its IP is killed at the end and the
-// IP must move to the other node. The router runs with two worker processes (cluster spec
-// ingressWorkers), as `podnet up --ingress-workers 2` does.
+// IP must move to the other node. A router replica runs on each node (ingressReplicas: 2), each
+// with two worker processes (ingressWorkers: 2), as `podnet up --ingress-replicas 2
+// --ingress-workers 2` does; one replica's router is killed and must be replaced while the
+// ingress IP moves to the other replica.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +16,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { selfSignedCert } from '../../../proxy/ingress/certs.ts';
 import type { Pod, Service } from '../../../src/api/kinds/core.ts';
+import type { EndpointSlice } from '../../../src/api/kinds/discovery.ts';
 import type { Ingress } from '../../../src/api/kinds/networking.ts';
 import { findResource } from '../../../src/api/resources.ts';
 import type { KubeObject } from '../../../src/api/types.ts';
@@ -32,6 +35,7 @@ const PODS = findResource('', 'v1', 'pods')!;
 const SERVICES = findResource('', 'v1', 'services')!;
 const DEPLOYMENTS = findResource('apps', 'v1', 'deployments')!;
 const INGRESSES = findResource('networking.k8s.io', 'v1', 'ingresses')!;
+const SLICES = findResource('discovery.k8s.io', 'v1', 'endpointslices')!;
 const SECRETS = findResource('', 'v1', 'secrets')!;
 const NS = 'default';
 
@@ -60,7 +64,7 @@ describe.skipIf(!isRoot)('LoadBalancer IPs and the ingress router in a 2-node cl
   beforeAll(async () => {
     await destroyCluster(NAME);
     c = await runCluster({
-      spec: resolveClusterSpec({ name: NAME, nodes: 2, ingressWorkers: 2 }),
+      spec: resolveClusterSpec({ name: NAME, nodes: 2, ingressWorkers: 2, ingressReplicas: 2 }),
       stateDir: join(home, NAME),
       store: { backend: 'memory' },
       heartbeatMs: 1000,
@@ -206,12 +210,12 @@ describe.skipIf(!isRoot)('LoadBalancer IPs and the ingress router in a 2-node cl
   }, 180_000);
 
   afterAll(async () => {
-    const routerPid = c?.ingress?.pid;
+    const routerPids = c?.ingress?.replicas.map((r) => r.pid) ?? [];
     try {
       await outside?.dispose();
       await c?.dispose();
       // The router process went with the cluster.
-      if (routerPid) expect(() => process.kill(routerPid, 0)).toThrow();
+      for (const pid of routerPids) expect(() => process.kill(pid, 0)).toThrow();
       for (const pid of workerPids) expect(() => process.kill(pid, 0)).toThrow();
     } finally {
       await destroyCluster(NAME);
@@ -270,27 +274,37 @@ describe.skipIf(!isRoot)('LoadBalancer IPs and the ingress router in a 2-node cl
       `http://${ip}${path}`,
     ]);
 
-  it('runs the router behind the ingress-nginx LoadBalancer Service, announced from node-1', async () => {
-    const ip = await ingressIP();
-    expect(ip).not.toBe(lbIP);
-    expect(c!.ingress?.httpUrl).toBe('http://172.31.0.11:80');
-    // Two worker processes, forked by the router, inside node-1's namespace.
-    const workers = spawnSync('pgrep', ['-P', String(c!.ingress!.pid)], { encoding: 'utf8' })
+  /** The ingress Service's endpoints as `node:ready`, in node order. */
+  const ingressEndpointStates = async () =>
+    ((await client.get<EndpointSlice>(SLICES, INGRESS_NAMESPACE, INGRESS_SERVICE)).endpoints ?? [])
+      .map((e) => `${e.nodeName}:${e.conditions?.ready}`)
+      .sort();
+  const announcerOf = (ip: string) => c!.lb!.current().find((a) => a.ip === ip)?.node;
+  const childrenOf = (pid: number) =>
+    spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
       .stdout.trim()
       .split('\n')
       .filter(Boolean);
-    expect(workers).toHaveLength(2);
-    workerPids.push(...workers.map(Number));
-    const nsOf = (pid: string | number) =>
-      spawnSync('ip', ['netns', 'identify', String(pid)], { encoding: 'utf8' }).stdout.trim();
-    for (const w of workers) expect(nsOf(w)).toBe(nsOf(c!.ingress!.pid!));
-    expect(nsOf(workers[0]!)).toBe(`pn-${NAME}-node-1`);
-    // externalTrafficPolicy Local: only node-1 (the router's node) may announce it.
-    await until(
-      async () => c!.lb!.current().find((a) => a.ip === ip)?.node === 'node-1',
-      'node-1 announces',
-      10_000,
-    );
+  const nsOf = (pid: string | number) =>
+    spawnSync('ip', ['netns', 'identify', String(pid)], { encoding: 'utf8' }).stdout.trim();
+
+  it('runs a router replica on each node behind the ingress-nginx LoadBalancer Service', async () => {
+    const ip = await ingressIP();
+    expect(ip).not.toBe(lbIP);
+    expect(c!.ingress?.replicas.map((r) => [r.node, r.httpUrl])).toEqual([
+      ['node-1', 'http://172.31.0.11:80'],
+      ['node-2', 'http://172.31.0.12:80'],
+    ]);
+    // Each replica: two worker processes, forked by its router, inside its node's namespace.
+    for (const r of c!.ingress!.replicas) {
+      const workers = childrenOf(r.pid);
+      expect(workers).toHaveLength(2);
+      workerPids.push(...workers.map(Number));
+      for (const pid of [r.pid, ...workers]) expect(nsOf(pid)).toBe(`pn-${NAME}-${r.node}`);
+    }
+    // One ready endpoint per replica; externalTrafficPolicy Local: one of their nodes announces.
+    expect(await ingressEndpointStates()).toEqual(['node-1:true', 'node-2:true']);
+    await until(async () => announcerOf(ip) !== undefined, 'the ingress IP announced', 10_000);
     const cls = await client.get(
       findResource('networking.k8s.io', 'v1', 'ingressclasses')!,
       undefined,
@@ -382,6 +396,48 @@ describe.skipIf(!isRoot)('LoadBalancer IPs and the ingress router in a 2-node cl
     expect(https.stdout).toMatch(/^api-/);
   });
 
+  it('a replica whose router dies: endpoint not ready, the IP moves to the other replica, a new router', async () => {
+    const ip = await ingressIP();
+    const from = announcerOf(ip)!;
+    const to = from === 'node-1' ? 'node-2' : 'node-1';
+    const replica = c!.ingress!.replicas.find((r) => r.node === from)!;
+    const oldPid = replica.pid;
+    const oldWorkers = childrenOf(oldPid).map(Number);
+    // Watch the announcements closely: the router is back within a few seconds, and the IP with it.
+    const seen = new Set<string>();
+    const poll = setInterval(() => seen.add(announcerOf(ip) ?? 'nobody'), 10);
+    try {
+      process.kill(oldPid, 'SIGKILL');
+      await until(async () => seen.has(to), `${ip} announced by ${to}`, 10_000);
+      expect(await ingressEndpointStates()).toContain(`${from}:false`);
+      // Its workers saw their parent go and left with it (no orphan still holding the ports).
+      await until(
+        async () => oldWorkers.every((w) => spawnSync('kill', ['-0', String(w)]).status !== 0),
+        'old workers gone',
+        10_000,
+      );
+      // Started again, ready again.
+      await until(
+        async () => replica.pid !== oldPid && childrenOf(replica.pid).length === 2,
+        'a new router',
+        20_000,
+      );
+      workerPids.push(...childrenOf(replica.pid).map(Number));
+      await until(
+        async () => (await ingressEndpointStates()).join() === 'node-1:true,node-2:true',
+        'both endpoints ready again',
+        20_000,
+      );
+    } finally {
+      clearInterval(poll);
+    }
+    await until(
+      async () => curlHost(ip, 'web.example.com', '/hostname').stdout.startsWith('web-'),
+      'web',
+      20_000,
+    );
+  }, 60_000);
+
   it('moves the IP to the other node when the announcing node’s agent stops', async () => {
     const before = c!.lb!.current().find((x) => x.ip === lbIP)!;
     const other = before.node === 'node-1' ? 'node-2' : 'node-1';
@@ -402,5 +458,14 @@ describe.skipIf(!isRoot)('LoadBalancer IPs and the ingress router in a 2-node cl
       20_000,
     );
     expect(moved).toBeLessThan(30_000);
+    // The ingress goes on from the surviving node's replica.
+    const ip = await ingressIP();
+    await until(async () => announcerOf(ip) === other, `ingress ${ip} announced by ${other}`, 30_000);
+    expect(await ingressEndpointStates()).toContain(`${before.node}:false`);
+    await until(
+      async () => curlHost(ip, 'web.example.com', '/hostname').stdout.startsWith('web-'),
+      'web',
+      30_000,
+    );
   }, 60_000);
 });
