@@ -10,7 +10,7 @@ import type { KubeObject } from '../src/api/types.ts';
 import { FakeSource, InformerFactory } from '../src/client/index.ts';
 import type { ApiClient } from '../src/client/rest.ts';
 import { FakeIptablesRunner, type IptablesRunner } from './iptables/runner.ts';
-import { type KubeProxy, resolveProxyMode, startKubeProxy } from './kube-proxy.ts';
+import { type KubeProxy, proxyHealth, resolveProxyMode, startKubeProxy } from './kube-proxy.ts';
 import { FakeConntrackRunner } from './model/conntrack.ts';
 import { FakeNftRunner, type NftRunner } from './nftables/runner.ts';
 import { ep, makeService, makeSlice } from './testing/builders.ts';
@@ -57,6 +57,7 @@ describe('startKubeProxy', () => {
       mode: 'iptables',
       clusterCIDR: '10.244.0.0/16',
       metricsPort: 0,
+      healthzPort: -1,
       minSyncPeriodMs: 10,
       log: (l) => logs.push(l),
       testing: { iptables: runner, conntrack: new FakeConntrackRunner(), informers: s.informers },
@@ -86,6 +87,65 @@ describe('startKubeProxy', () => {
     expect(logs).toContain('rules removed');
   });
 
+  it('says 503 on /healthz once a change has waited too long for a sync, 200 when it lands', async () => {
+    const s = setup();
+    informers = s.informers;
+    s.sources.services!.add(makeService('ns1', 'web') as KubeObject);
+    // iptables-restore that fails while `broken` is set (every retry, not just the next one).
+    let broken = false;
+    const runner = new (class extends FakeIptablesRunner {
+      override async restore(payload: string): Promise<void> {
+        if (broken) throw new Error('iptables-restore: broken on purpose');
+        return super.restore(payload);
+      }
+    })();
+    kp = await startKubeProxy({
+      client: {} as ApiClient,
+      nodeName: 'node-1',
+      hostIP: '127.0.0.1',
+      mode: 'iptables',
+      metricsPort: -1,
+      healthzPort: 0,
+      healthTimeoutMs: 1000,
+      minSyncPeriodMs: 10,
+      log: () => {},
+      testing: { iptables: runner, conntrack: new FakeConntrackRunner(), informers: s.informers },
+    });
+    await kp.firstSync;
+    const probe = async () => {
+      const r = await fetch(kp!.healthzURL!);
+      return { status: r.status, body: (await r.json()) as { lastUpdated: string; currentTime: string } };
+    };
+    const first = await probe();
+    expect(first.status).toBe(200);
+    expect(Date.parse(first.body.lastUpdated)).toBeGreaterThan(Date.now() - 60_000);
+    expect((await fetch(kp.healthzURL!.replace('/healthz', '/livez'))).status).toBe(200);
+    expect((await fetch(kp.healthzURL!.replace('/healthz', '/metrics'))).status).toBe(404);
+
+    broken = true;
+    s.sources.endpointslices!.add(
+      makeSlice('ns1', 'web', 'a', (x) => (x.endpoints = [ep('10.244.1.5')])) as KubeObject,
+    );
+    // Still within the timeout: healthy, though the sync keeps failing.
+    expect((await probe()).status).toBe(200);
+    await until(async () => (await probe()).status === 503, '503 after the timeout');
+    const stale = await probe();
+    expect(stale.body.lastUpdated).toBe(first.body.lastUpdated);
+
+    broken = false;
+    await until(async () => (await probe()).status === 200, '200 once the change is applied');
+    expect(await runner.save(['nat'])).toMatch(/DNAT --to-destination 10\.244\.1\.5:8080/);
+    expect(Date.parse((await probe()).body.lastUpdated)).toBeGreaterThan(Date.parse(first.body.lastUpdated));
+    // Nothing pending: healthy however long ago the last sync was.
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await probe()).status).toBe(200);
+
+    const url = kp.healthzURL!;
+    await kp.dispose();
+    kp = undefined;
+    await expect(fetch(url)).rejects.toThrow();
+  });
+
   it('runs nftables and deletes its table on dispose', async () => {
     const s = setup();
     informers = s.informers;
@@ -100,6 +160,7 @@ describe('startKubeProxy', () => {
       hostIP: '127.0.0.1',
       mode: 'nftables',
       metricsPort: -1,
+      healthzPort: -1,
       testing: { nft: runner, conntrack: new FakeConntrackRunner(), informers: s.informers },
     });
     await kp.firstSync;
@@ -124,6 +185,7 @@ describe('startKubeProxy', () => {
       hostIP: '127.0.0.1',
       mode: 'userspace',
       metricsPort: -1,
+      healthzPort: -1,
       testing: {
         iptables: runner,
         conntrack: new FakeConntrackRunner(),
@@ -191,6 +253,7 @@ describe('startKubeProxy', () => {
           hostIP: '127.0.0.1',
           mode,
           metricsPort: -1,
+          healthzPort: -1,
           testing: { ...runners, conntrack: new FakeConntrackRunner(), informers: s.informers },
         });
         await proxy.firstSync;
@@ -241,6 +304,7 @@ describe('startKubeProxy', () => {
       hostIP: '127.0.0.1',
       mode: 'userspace',
       metricsPort: 0,
+      healthzPort: -1,
       drainTimeoutMs: 20_000,
       log: (l) => logs.push(l),
       testing: {
@@ -303,5 +367,21 @@ describe('startKubeProxy', () => {
     } finally {
       await new Promise<void>((r) => backend.close(() => r()));
     }
+  });
+});
+
+describe('proxyHealth', () => {
+  it('is unhealthy only while a change has waited at least the timeout', () => {
+    const ok = (h: Parameters<typeof proxyHealth>[0], now: number) => proxyHealth(h, now, 1000).healthy;
+    expect(ok({}, 5000)).toBe(true);
+    expect(ok({ lastUpdated: 0 }, 1e9)).toBe(true);
+    expect(ok({ oldestQueued: 4001 }, 5000)).toBe(true);
+    expect(ok({ oldestQueued: 4000 }, 5000)).toBe(false);
+    // A change a running sync is applying counts too; the older of the two decides.
+    expect(ok({ oldestApplying: 3000, oldestQueued: 4900 }, 5000)).toBe(false);
+    expect(proxyHealth({ lastUpdated: 1000 }, 2000, 1000).body).toEqual({
+      lastUpdated: '1970-01-01T00:00:01.000Z',
+      currentTime: '1970-01-01T00:00:02.000Z',
+    });
   });
 });

@@ -49,6 +49,16 @@ export interface KubeProxyOptions {
   metricsHost?: string;
   /** Metrics port; default 10249 (upstream's); 0 picks a free one; -1 disables. */
   metricsPort?: number;
+  /**
+   * Health port (upstream's `--healthz-bind-address`): `/healthz` and `/livez` answer 200 while
+   * changes reach the rules in time, 503 once a queued change has waited longer than
+   * `healthTimeoutMs`. Default 10256 (upstream's); 0 picks a free one; -1 disables.
+   */
+  healthzPort?: number;
+  /** Health listen address; default `hostIP` (an outside load balancer probes the node there). */
+  healthzHost?: string;
+  /** How long a queued change may wait for a successful sync before /healthz says 503; default 2 × syncPeriod. */
+  healthTimeoutMs?: number;
   /** Skip removing rules on dispose (e.g. a restart that wants no blackout). */
   keepRulesOnDispose?: boolean;
   /**
@@ -70,6 +80,34 @@ export interface KubeProxyOptions {
   };
 }
 
+/** What the health endpoint knows: epoch ms of the oldest queued/applying change and last sync. */
+export interface ProxyHealthInput {
+  oldestQueued?: number;
+  oldestApplying?: number;
+  lastUpdated?: number;
+}
+
+/**
+ * Upstream's rule (pure): healthy unless a change has been waiting for a successful sync longer
+ * than `timeoutMs`. With nothing pending the proxy is healthy however long ago it last synced
+ * (nothing to do is not falling behind). The body is upstream's `/healthz` JSON.
+ */
+export function proxyHealth(
+  h: ProxyHealthInput,
+  now: number,
+  timeoutMs: number,
+): { healthy: boolean; body: { lastUpdated: string; currentTime: string } } {
+  const pending = Math.min(h.oldestQueued ?? Infinity, h.oldestApplying ?? Infinity);
+  const healthy = !Number.isFinite(pending) || now - pending < timeoutMs;
+  return {
+    healthy,
+    body: {
+      lastUpdated: new Date(h.lastUpdated ?? 0).toISOString(),
+      currentTime: new Date(now).toISOString(),
+    },
+  };
+}
+
 /** A running kube-proxy. */
 export interface KubeProxy {
   /** The effective mode. */
@@ -80,6 +118,8 @@ export interface KubeProxy {
   readonly registry: Registry;
   /** `http://host:port/metrics`, or undefined when metrics are not served. */
   readonly metricsURL?: string;
+  /** `http://host:port/healthz` of the health port, when it listens. */
+  readonly healthzURL?: string;
   /** Resolves after the first successful sync. */
   readonly firstSync: Promise<void>;
   /**
@@ -195,6 +235,15 @@ export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
   let inflight: Promise<unknown> = Promise.resolve();
   // Slice changes not yet applied: when each happened (trigger annotation, else arrival).
   let pendingChanges: number[] = [];
+  // Health (upstream ProxierHealthServer): when the oldest change not yet applied was queued
+  // (undefined: none), the same for changes a running sync is applying, and the last success.
+  let oldestQueued: number | undefined;
+  let oldestApplying: number | undefined;
+  let lastUpdated: number | undefined;
+  const queued = <T>(changed: T): T => {
+    if (changed) oldestQueued ??= Date.now();
+    return changed;
+  };
   let resolveFirst!: () => void;
   const firstSync = new Promise<void>((r) => {
     resolveFirst = r;
@@ -204,9 +253,9 @@ export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
     get state() {
       return inner.state;
     },
-    onServiceUpdate: (p, c) => inner.onServiceUpdate(p, c),
+    onServiceUpdate: (p, c) => queued(inner.onServiceUpdate(p, c)),
     onEndpointSliceUpdate: (slice, removed) => {
-      const changed = inner.onEndpointSliceUpdate(slice, removed);
+      const changed = queued(inner.onEndpointSliceUpdate(slice, removed));
       if (changed) {
         const t = Date.parse(slice.metadata.annotations?.[TRIGGER_ANNOTATION] ?? '');
         pendingChanges.push(Number.isFinite(t) ? Math.min(t, Date.now()) : Date.now());
@@ -233,15 +282,21 @@ export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
     const started = performance.now();
     const applying = pendingChanges;
     pendingChanges = [];
+    oldestApplying = oldestQueued;
+    oldestQueued = undefined;
     let out: unknown;
     try {
       out = await inner.sync();
     } catch (e) {
       pendingChanges = applying.concat(pendingChanges);
+      if (oldestApplying !== undefined) oldestQueued = Math.min(oldestApplying, oldestQueued ?? Infinity);
+      oldestApplying = undefined;
       m.syncs.inc({ result: 'error' });
       throw e;
     }
     const now = Date.now();
+    oldestApplying = undefined;
+    lastUpdated = now;
     m.syncDuration.observe((performance.now() - started) / 1000);
     m.syncs.inc({ result: 'success' });
     m.lastSync.set(now / 1000);
@@ -291,6 +346,41 @@ export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
     const addr = srv.address();
     metricsURL = `http://${host}:${typeof addr === 'object' && addr ? addr.port : port}/metrics`;
   }
+  // Health: its own port, as upstream (the metrics port's /healthz only says the process is up).
+  const healthTimeoutMs = o.healthTimeoutMs ?? 2 * (o.syncPeriodMs ?? 30_000);
+  let healthz: Server | undefined;
+  let healthzURL: string | undefined;
+  const hport = o.healthzPort ?? 10256;
+  if (hport >= 0) {
+    const host = o.healthzHost ?? o.hostIP;
+    const srv = createServer((req, res) => {
+      const path = (req.url ?? '').split('?')[0];
+      if (path !== '/healthz' && path !== '/livez') {
+        res.writeHead(404).end();
+        return;
+      }
+      const h = proxyHealth({ oldestQueued, oldestApplying, lastUpdated }, Date.now(), healthTimeoutMs);
+      res
+        .writeHead(h.healthy ? 200 : 503, {
+          'content-type': 'application/json',
+          'x-content-type-options': 'nosniff',
+        })
+        .end(JSON.stringify(h.body));
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(hport, host, () => resolve());
+      });
+    } catch (e) {
+      if (http) await new Promise<void>((r) => http!.close(() => r()));
+      throw e;
+    }
+    healthz = srv;
+    const addr = srv.address();
+    const hostInUrl = host.includes(':') ? `[${host}]` : host;
+    healthzURL = `http://${hostInUrl}:${typeof addr === 'object' && addr ? addr.port : hport}/healthz`;
+  }
   const server = new ProxyServer({
     backend: metered,
     minSyncIntervalMs: o.minSyncPeriodMs ?? 200,
@@ -323,7 +413,7 @@ export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
   );
 
   log(
-    `mode ${mode}, clusterCIDR ${o.clusterCIDR ?? '(none)'}, serviceCIDR ${o.serviceCIDR ?? '(unknown)'}, metrics ${metricsURL ?? 'off'}`,
+    `mode ${mode}, clusterCIDR ${o.clusterCIDR ?? '(none)'}, serviceCIDR ${o.serviceCIDR ?? '(unknown)'}, metrics ${metricsURL ?? 'off'}, healthz ${healthzURL ?? 'off'}`,
   );
 
   // Metrics close before the backend stops: a draining proxy must not hold the port the next
@@ -331,9 +421,10 @@ export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
   const stop = async () => {
     for (const h of handlers) await h.dispose();
     if (!t.informers) await factory.dispose();
-    if (http) {
-      http.closeAllConnections();
-      await new Promise<void>((r) => http!.close(() => r()));
+    for (const srv of [http, healthz]) {
+      if (!srv) continue;
+      srv.closeAllConnections();
+      await new Promise<void>((r) => srv.close(() => r()));
     }
     await server.dispose();
   };
@@ -348,6 +439,7 @@ export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
     backend: metered,
     registry,
     metricsURL,
+    healthzURL,
     firstSync,
     async drain() {
       if (!stopped) {

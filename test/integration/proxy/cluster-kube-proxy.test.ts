@@ -3,7 +3,8 @@
 // .11, node-2 .12), pods 10.244.1.0/24 and 10.244.2.0/24, Services 10.96.0.0/12, DNS 10.96.0.10.
 // Four netexec pods (two pinned to each node) behind a ClusterIP Service and a NodePort Service;
 // checks load balancing across nodes, cluster DNS through its Service IP, REJECT for a Service
-// without endpoints, a NodePort from the other node, the metrics endpoint, and rule cleanup.
+// without endpoints, a NodePort from the other node, the metrics and health endpoints, and rule
+// cleanup.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -213,6 +214,25 @@ for (const [mode, name] of [
       // Every sync so far applied cleanly (a failure would be retried, and counted here).
       expect(r.stdout).not.toMatch(/kubeproxy_sync_proxy_rules_total\{result="error"\}/);
       expect(nodeLines.filter((l) => /proxy: (sync failed|conntrack cleanup)/.test(l))).toEqual([]);
+    });
+
+    it('answers /healthz on the node address, port 10256, from the other node', () => {
+      const r = inNode(name, 2, [
+        'curl',
+        '-s',
+        '--max-time',
+        '2',
+        '-w',
+        '\n%{http_code}',
+        'http://172.31.0.11:10256/healthz',
+      ]);
+      expect(r.code).toBe(0);
+      const [body, code] = r.stdout.trim().split('\n');
+      expect(code).toBe('200');
+      const h = JSON.parse(body!) as { lastUpdated: string; currentTime: string };
+      // Synced since the cluster came up (this very run), and the clocks agree.
+      expect(Date.parse(h.currentTime) - Date.parse(h.lastUpdated)).toBeLessThan(10 * 60_000);
+      expect(Math.abs(Date.parse(h.currentTime) - Date.now())).toBeLessThan(60_000);
     });
 
     it('removes its rules when its node process gets SIGTERM', async () => {
