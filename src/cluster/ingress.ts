@@ -275,7 +275,8 @@ export interface ClusterIngress {
   replicas: IngressReplica[];
   /**
    * Resolves once every replica listens (each may first wait for its node's API relay) and the
-   * Service's endpoints say so for every replica whose node is Ready.
+   * Service's endpoints say every replica is ready (waiting at most 10 s for the Nodes to be
+   * Ready; Node changes rewrite them later anyway).
    */
   ready: Promise<void>;
   /** Stops the routers (SIGTERM, then SIGKILL after 10 s), their restarts and the endpoint updates. */
@@ -471,21 +472,17 @@ export async function startClusterIngress(o: ClusterIngressOptions): Promise<Clu
   };
   await sync();
 
+  const allReady = o.replicas.map(() => true).join();
   const ready = (async () => {
     await Promise.all(slots.map((s) => s.first));
-    // Once every Ready node's replica shows as ready, kube-proxy and the announcer can act on it.
+    // The listening callbacks ran first (attached earlier): every replica is in `up` now. `podnet
+    // up` awaits this once every Node is Ready, so our Node informer is about to agree: give it
+    // a moment to, so the endpoints say ready before the cluster is reported up.
     const until = Date.now() + 10_000;
     for (;;) {
       await sync();
-      const stored = await o.client
-        .get(R('discovery.k8s.io', 'endpointslices'), INGRESS_NAMESPACE, INGRESS_SERVICE)
-        .catch(() => undefined);
-      const eps =
-        (stored as { endpoints?: Array<{ nodeName?: string; conditions?: { ready?: boolean } }> })
-          ?.endpoints ?? [];
-      const shown = (n: string) => eps.find((e) => e.nodeName === n)?.conditions?.ready === true;
-      if (o.replicas.every((r) => !nodeReady(r.nodeName) || shown(r.nodeName)) || Date.now() > until) return;
-      await new Promise((res) => setTimeout(res, 100));
+      if (written === allReady || Date.now() > until || disposed) return;
+      await new Promise((res) => setTimeout(res, 50));
     }
   })();
   ready.catch(() => {});
