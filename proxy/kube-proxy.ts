@@ -80,6 +80,17 @@ export interface KubeProxyOptions {
   };
 }
 
+/** Listens on host:port (0 = any free port); resolves to `http://host:port<path>` as bound. */
+async function listenAt(srv: Server, host: string, port: number, path: string): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(port, host, () => resolve());
+  });
+  const addr = srv.address();
+  const bound = typeof addr === 'object' && addr ? addr.port : port;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${bound}${path}`;
+}
+
 /** What the health endpoint knows: epoch ms of the oldest queued/applying change and last sync. */
 export interface ProxyHealthInput {
   oldestQueued?: number;
@@ -338,13 +349,8 @@ export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
         (e) => res.writeHead(500).end(String(e)),
       );
     });
-    await new Promise<void>((resolve, reject) => {
-      srv.once('error', reject);
-      srv.listen(port, host, () => resolve());
-    });
+    metricsURL = await listenAt(srv, host, port, '/metrics');
     http = srv;
-    const addr = srv.address();
-    metricsURL = `http://${host}:${typeof addr === 'object' && addr ? addr.port : port}/metrics`;
   }
   // Health: its own port, as upstream (the metrics port's /healthz only says the process is up).
   const healthTimeoutMs = o.healthTimeoutMs ?? 2 * (o.syncPeriodMs ?? 30_000);
@@ -368,18 +374,12 @@ export async function startKubeProxy(o: KubeProxyOptions): Promise<KubeProxy> {
         .end(JSON.stringify(h.body));
     });
     try {
-      await new Promise<void>((resolve, reject) => {
-        srv.once('error', reject);
-        srv.listen(hport, host, () => resolve());
-      });
+      healthzURL = await listenAt(srv, host, hport, '/healthz');
     } catch (e) {
       if (http) await new Promise<void>((r) => http!.close(() => r()));
       throw e;
     }
     healthz = srv;
-    const addr = srv.address();
-    const hostInUrl = host.includes(':') ? `[${host}]` : host;
-    healthzURL = `http://${hostInUrl}:${typeof addr === 'object' && addr ? addr.port : hport}/healthz`;
   }
   const server = new ProxyServer({
     backend: metered,
