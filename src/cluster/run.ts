@@ -103,8 +103,6 @@ export interface RunClusterOptions {
    * (ingress.ts; default true).
    */
   ingress?: boolean;
-  /** Worker processes of the ingress router (default: the spec's `ingressWorkers`). */
-  ingressWorkers?: number;
   /** Node lifecycle: a Node silent this long goes Ready=Unknown (ms, default 40 000). */
   nodeMonitorGraceMs?: number;
   /** Node lifecycle: how often Nodes are checked (ms, default 5 000). */
@@ -540,7 +538,7 @@ export async function runCluster(o: RunClusterOptions): Promise<RunningCluster> 
               kubeconfig: nodeKubeconfig,
               runDir,
               argv,
-              workers: o.ingressWorkers ?? spec.ingressWorkers,
+              workers: spec.ingressWorkers,
               log: (l) => o.nodeLog?.(`[ingress] ${l}`),
             }),
           )
