@@ -39,18 +39,25 @@ const REPO = resolve(HERE, '../..');
 
 const R = (group: string, plural: string): ResourceInfo => findResource(group, 'v1', plural)!;
 
-/** Creates `obj` or replaces the stored object of the same name. */
+/**
+ * Creates `obj`, or replaces the stored object of the same name when what it says (all but
+ * metadata) differs; a Service keeps what controllers filled in (ClusterIP, node ports, LB status).
+ */
 async function upsert(client: ApiClient, res: ResourceInfo, obj: KubeObject): Promise<void> {
+  const body = (o: KubeObject) => {
+    const { apiVersion: _a, kind: _k, metadata: _m, ...rest } = o as KubeObject & Record<string, unknown>;
+    return JSON.stringify(rest);
+  };
   try {
     const cur = await client.get(res, obj.metadata.namespace, obj.metadata.name!);
-    await client.update(res, {
+    const next = {
       ...obj,
       metadata: { ...obj.metadata, resourceVersion: cur.metadata.resourceVersion },
-      // Keep what controllers filled in (ClusterIP, node ports, LB status).
       ...(res.kind === 'Service'
         ? { spec: { ...(cur as any).spec, ...(obj as any).spec }, status: (cur as any).status }
         : {}),
-    } as KubeObject);
+    } as KubeObject;
+    if (body(cur) !== body(next)) await client.update(res, next);
   } catch (e) {
     if (!isApiError(e, 'NotFound')) throw e;
     await client.create(res, obj);
@@ -196,25 +203,6 @@ export function ingressEndpoints(
     ports: epPorts,
   } as KubeObject;
   return { endpoints, slice };
-}
-
-/** Writes `obj` when what it says (all but metadata) differs from the stored object's. */
-async function upsertIfChanged(client: ApiClient, res: ResourceInfo, obj: KubeObject): Promise<void> {
-  const body = (o: KubeObject) => {
-    const { apiVersion: _a, kind: _k, metadata: _m, ...rest } = o as KubeObject & Record<string, unknown>;
-    return JSON.stringify(rest);
-  };
-  try {
-    const cur = await client.get(res, obj.metadata.namespace, obj.metadata.name!);
-    if (body(cur) === body(obj)) return;
-    await client.update(res, {
-      ...obj,
-      metadata: { ...obj.metadata, resourceVersion: cur.metadata.resourceVersion },
-    } as KubeObject);
-  } catch (e) {
-    if (!isApiError(e, 'NotFound')) throw e;
-    await client.create(res, obj);
-  }
 }
 
 /**
@@ -403,8 +391,8 @@ export async function startClusterIngress(o: ClusterIngressOptions): Promise<Clu
       if (states === written) return;
       const { endpoints, slice } = ingressEndpoints(placement, isReady);
       try {
-        await upsertIfChanged(o.client, R('', 'endpoints'), endpoints);
-        await upsertIfChanged(o.client, R('discovery.k8s.io', 'endpointslices'), slice);
+        await upsert(o.client, R('', 'endpoints'), endpoints);
+        await upsert(o.client, R('discovery.k8s.io', 'endpointslices'), slice);
         written = states;
       } catch (e) {
         if (!disposed) log(`ingress endpoints: ${(e as Error).message}`);
